@@ -1,0 +1,117 @@
+"""The corpus model: a corpus is a list of utterances plus what went wrong while reading it.
+
+Every loader (real or simulated) produces a :class:`Corpus`. Files that could not be read or
+whose names do not follow the corpus's convention are recorded as :class:`LoadProblem` entries
+and skipped, so a user always sees what was left out and why.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+MODALITIES = ("audio", "visual")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One recording of one speaker expressing one emotion.
+
+    Attributes:
+        id: unique within the corpus, stable across runs (used as the feature-cache key).
+        speaker: speaker (actor, subject) identifier as the corpus names it.
+        emotion: the corpus's own emotion label (e.g. ``"W"`` in EMODB, ``"an"`` in eNTERFACE).
+        label: the harmonised label from :data:`emokit.data.labels.COMMON_LABELS`.
+        audio_path: path to the audio file (a WAV, or a video with an audio track), if any.
+        video_path: path to the video file, if any.
+        sentence: the corpus's sentence (text) identifier, if known.
+        gender: ``"m"``, ``"f"`` or ``None`` when unknown.
+        sample_rate: the corpus's nominal audio sample rate in Hz, if it has audio.
+    """
+
+    id: str
+    speaker: str
+    emotion: str
+    label: str
+    audio_path: Path | None = None
+    video_path: Path | None = None
+    sentence: str | None = None
+    gender: str | None = None
+    sample_rate: int | None = None
+
+    def has(self, modality: str) -> bool:
+        """Whether this utterance carries ``modality`` (``"audio"`` or ``"visual"``)."""
+        if modality == "audio":
+            return self.audio_path is not None
+        if modality == "visual":
+            return self.video_path is not None
+        raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """A file that was reported and skipped (or accepted with a warning) while loading a corpus."""
+
+    path: Path
+    reason: str
+    skipped: bool = True
+
+    def __str__(self) -> str:
+        verb = "skipped" if self.skipped else "accepted"
+        return f"{self.path}: {self.reason} ({verb})"
+
+
+@dataclass
+class Corpus:
+    """A loaded corpus.
+
+    Attributes:
+        name: the dataset name it was loaded under (``"savee"``, ``"sim-savee"``, ...).
+        root: the folder it was read from.
+        utterances: every usable utterance.
+        language: ISO 639-1 code of the spoken language.
+        modalities: which of ``"audio"`` / ``"visual"`` the corpus provides.
+        problems: files reported while loading (skipped or accepted with a warning).
+        fingerprint: a string that changes whenever the corpus content changes; the feature
+            cache keys on it. Loaders use the generation config for simulated corpora and the
+            file list with sizes and modification times for real ones.
+    """
+
+    name: str
+    root: Path
+    utterances: list[Utterance]
+    language: str
+    modalities: tuple[str, ...]
+    problems: list[LoadProblem] = field(default_factory=list)
+    fingerprint: str = ""
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def speakers(self) -> list[str]:
+        """Sorted distinct speakers."""
+        return sorted({u.speaker for u in self.utterances})
+
+    @property
+    def labels(self) -> list[str]:
+        """Sorted distinct harmonised labels."""
+        return sorted({u.label for u in self.utterances})
+
+    def label_counts(self) -> dict[str, int]:
+        """Number of utterances per harmonised label."""
+        return dict(sorted(Counter(u.label for u in self.utterances).items()))
+
+    def with_modality(self, modality: str) -> Corpus:
+        """The utterances that carry ``modality``; an error names the corpus if it has none."""
+        if modality not in self.modalities:
+            raise ValueError(
+                f"corpus {self.name!r} has no {modality} data (it provides: {', '.join(self.modalities)})"
+            )
+        return replace(self, utterances=[u for u in self.utterances if u.has(modality)])
+
+    def restricted_to(self, labels: list[str] | set[str]) -> Corpus:
+        """The utterances whose harmonised label is in ``labels``."""
+        keep = set(labels)
+        return replace(self, utterances=[u for u in self.utterances if u.label in keep])

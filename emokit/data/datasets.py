@@ -1,0 +1,60 @@
+"""The dataset-provider interface that dataset plugins implement."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emokit.data.corpus import Corpus
+
+
+class DataLayoutError(FileNotFoundError):
+    """A data root does not hold a corpus in its expected layout; the message says what and where."""
+
+
+@dataclass
+class LoadContext:
+    """What a dataset provider may need to find or make its data.
+
+    Attributes:
+        data_root: folder holding real corpora (``--data-root`` / ``EMOKIT_DATA``), or ``None``.
+        cache_dir: emokit's cache folder (generated corpora live under it).
+        sim_scale: size of simulated corpora relative to the real corpus (1.0 = full size).
+        sim_seed: seed of simulated-corpus generation (same seed, same corpus).
+        progress: optional callback ``progress(description, done, total)`` for long steps.
+        providers: every registered dataset provider by name, so that one provider may load
+            through another (a simulated corpus is read by the real corpus's loader).
+    """
+
+    data_root: Path | None = None
+    cache_dir: Path | None = None
+    sim_scale: float = 1.0
+    sim_seed: int = 0
+    progress: Callable[[str, int, int], None] | None = None
+    providers: dict[str, DatasetProvider] = field(default_factory=dict)
+
+
+class DatasetProvider(ABC):
+    """A named corpus that emokit can load.
+
+    Subclasses set the class attributes and implement :meth:`load`.
+    """
+
+    #: the name users type (``--source NAME``); lowercase, dashes allowed.
+    name: str = ""
+    #: one line shown by ``emokit list``.
+    description: str = ""
+    #: which of ``"audio"`` / ``"visual"`` the corpus provides.
+    modalities: tuple[str, ...] = ("audio",)
+    #: ISO 639-1 code of the spoken language.
+    language: str = ""
+
+    @abstractmethod
+    def load(self, context: LoadContext) -> Corpus:
+        """Read the corpus and return it.
+
+        Raise :class:`DataLayoutError` when the data is not where or how it is expected; report
+        unreadable or misnamed files in :attr:`Corpus.problems` instead of raising.
+        """

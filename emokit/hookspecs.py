@@ -1,0 +1,70 @@
+"""The hooks a plugin implements. Each returns a list of providers; emokit collects them by name.
+
+A plugin is a module (or object) with functions decorated by :data:`hookimpl`, advertised in its
+package metadata under the ``emokit`` entry-point group::
+
+    # pyproject.toml of a third-party plugin
+    [project.entry-points.emokit]
+    my_corpus = "my_package.emokit_plugin"
+
+    # my_package/emokit_plugin.py
+    from emokit import hookimpl
+    from emokit.data import DatasetProvider
+
+    class MyCorpus(DatasetProvider):
+        name = "my-corpus"
+        ...
+
+    @hookimpl
+    def emokit_register_datasets():
+        return [MyCorpus()]
+
+emokit's built-in plugins are registered through the same entry points.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "emokit"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def emokit_register_datasets() -> list:
+    """Return the corpora this plugin provides.
+
+    Returns:
+        A list of :class:`emokit.data.DatasetProvider` instances. Each needs a unique
+        ``name`` (lowercase, dashes allowed), a one-line ``description``, its ``modalities``
+        (``"audio"`` and/or ``"visual"``) and ``language``, and a ``load(context)`` method that
+        returns an :class:`emokit.data.Corpus`, raises :class:`emokit.data.DataLayoutError`
+        when the data is missing, and reports (does not raise on) unreadable files.
+    """
+
+
+@hookspec
+def emokit_register_features() -> list:
+    """Return the feature extractors this plugin provides.
+
+    Returns:
+        A list of :class:`emokit.features.FeatureExtractor` instances. Each has a unique
+        ``name``, a ``modality`` (``"audio"`` or ``"visual"``), a ``description``, a
+        ``version`` and ``params()`` (the feature cache keys on all three), and
+        ``extract(utterance)`` returning a 1-D float32 vector or raising
+        :class:`emokit.features.MediaReadError` for an unreadable file.
+    """
+
+
+@hookspec
+def emokit_register_methods() -> list:
+    """Return the transfer methods this plugin provides.
+
+    Returns:
+        A list of :class:`emokit.bench.Method` instances. Each has a unique ``name``, a
+        ``description``, the ``modalities`` it supports, and ``run(task)`` that trains on an
+        :class:`emokit.bench.TransferTask` and returns predicted class indices for
+        ``task.target.test``. Model selection must use validation splits only.
+    """
