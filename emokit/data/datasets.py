@@ -26,6 +26,7 @@ class LoadContext:
         progress: optional callback ``progress(description, done, total)`` for long steps.
         providers: every registered dataset provider by name, so that one provider may load
             through another (a simulated corpus is read by the real corpus's loader).
+        regenerate: simulated corpora: generate again even when a complete copy exists.
     """
 
     data_root: Path | None = None
@@ -34,6 +35,7 @@ class LoadContext:
     sim_seed: int = 0
     progress: Callable[[str, int, int], None] | None = None
     providers: dict[str, DatasetProvider] = field(default_factory=dict)
+    regenerate: bool = False
 
 
 class DatasetProvider(ABC):
@@ -58,3 +60,19 @@ class DatasetProvider(ABC):
         Raise :class:`DataLayoutError` when the data is not where or how it is expected; report
         unreadable or misnamed files in :attr:`Corpus.problems` instead of raising.
         """
+
+    def load_folder(self, folder: Path, *, name: str | None = None) -> Corpus:
+        """Read the corpus from ``folder``, laid out as the corpus is distributed.
+
+        Loaders of real corpora implement this (their :meth:`load` finds the folder under the
+        data root and calls it); simulated corpora written in the same layout are read with it,
+        under their own ``name``.
+        """
+        raise NotImplementedError(f"dataset {self.name!r} cannot be read from an arbitrary folder")
+
+    def prepare(self, context: LoadContext) -> Path | None:
+        """Make the data available (e.g. generate a simulated corpus) and return its folder.
+
+        The default does nothing and returns ``None``: real corpora are never downloaded.
+        """
+        return None

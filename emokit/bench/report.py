@@ -1,0 +1,107 @@
+"""Rich console output of a bench run: progress bars while it runs, a result table at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from emokit.bench.protocol import Experiment, Reporter
+
+
+class RichReporter(Reporter):
+    """Shows long steps as progress bars and finished cells as one line each."""
+
+    def __init__(self, console: Console, total_cells: int, verbose: bool = True):
+        self.console = console
+        self.verbose = verbose
+        self.progress_bar = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, Any] = {}
+        self._cells = self.progress_bar.add_task("cells", total=total_cells)
+
+    def __enter__(self) -> RichReporter:
+        self.progress_bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress_bar.stop()
+
+    def info(self, message: str) -> None:
+        if self.verbose:
+            self.console.print(f"[cyan]•[/] {message}", highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]![/] {message}", highlight=False)
+
+    def progress(self, description: str, done: int, total: int) -> None:
+        task = self._tasks.get(description)
+        if task is None:
+            task = self._tasks[description] = self.progress_bar.add_task(description, total=total)
+        self.progress_bar.update(task, completed=done, total=total)
+
+    def cell_started(self, experiment: Experiment, seed: int, method: str) -> None:
+        self.progress_bar.update(self._cells, description=f"cells: {method} {experiment.label} seed {seed}")
+
+    def cell_finished(self, cell: dict[str, Any]) -> None:
+        self.progress_bar.advance(self._cells)
+        if self.verbose:
+            s = cell["scores"]
+            self.console.print(
+                f"  {cell['method']:<12} {cell['experiment']:<32} seed {cell['seed']}: "
+                f"UAR {100 * s['uar']:.1f}  WA {100 * s['wa']:.1f}  F1 {100 * s['macro_f1']:.1f}  "
+                f"({cell['time_s']:.1f} s)",
+                highlight=False,
+            )
+
+
+def _mean_std(metric: dict[str, float]) -> str:
+    return f"{100 * metric['mean']:.1f} ± {100 * metric['std']:.1f}"
+
+
+def summary_table(summary: list[dict[str, Any]], title: str = "emokit bench") -> Table:
+    """The result table: one row per (method, experiment), metrics as mean ± std over seeds (%)."""
+    table = Table(title=title, show_lines=False)
+    table.add_column("method", style="bold")
+    table.add_column("source -> target")
+    table.add_column("modality")
+    table.add_column("features")
+    table.add_column("classes", justify="right")
+    table.add_column("seeds", justify="right")
+    table.add_column("UAR %", justify="right", style="green")
+    table.add_column("WA %", justify="right")
+    table.add_column("macro-F1 %", justify="right")
+    table.add_column("time s", justify="right")
+    for row in summary:
+        table.add_row(
+            row["method"],
+            row["experiment"],
+            row["modality"],
+            row["features"],
+            str(len(row["classes"])),
+            str(len(row["seeds"])),
+            _mean_std(row["uar"]),
+            _mean_std(row["wa"]),
+            _mean_std(row["macro_f1"]),
+            f"{row['time_s']:.1f}",
+        )
+    return table
+
+
+def confusion_table(classes: list[str], matrix: list[list[int]], title: str) -> Table:
+    """A confusion matrix (rows: true class, columns: predicted class)."""
+    table = Table(title=title)
+    table.add_column("true \\ predicted")
+    for name in classes:
+        table.add_column(name[:5], justify="right")
+    for name, row in zip(classes, matrix, strict=True):
+        table.add_row(name, *(str(v) for v in row))
+    return table

@@ -1,0 +1,246 @@
+"""The ``emokit`` command.
+
+    emokit bench [--method M[,M...]] [--source A[,B...]] [--target T] [--modality audio|visual]
+                 [--features F] [--seeds N|a,b,c] [--data-root DIR] [--out DIR] ...
+    emokit list [datasets|features|methods]
+    emokit plugins
+    emokit data prepare NAME [--scale S] [--seed K] [--force]
+    emokit data info NAME [--data-root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from emokit import __version__
+from emokit.data.datasets import DataLayoutError, LoadContext
+from emokit.paths import cache_dir as default_cache_dir
+from emokit.paths import data_root_from_env
+from emokit.registry import Registry, UnknownNameError, get_registry
+
+#: methods run by ``emokit bench`` when none is named (PathNet leads once a plugin provides it)
+BASELINE_METHODS = ["source-only", "target-only", "finetune", "svm"]
+
+#: the PathNet papers' experiments, on the simulated corpora: visual SAVEE -> eNTERFACE, audio
+#: single-source and multi-source (in sequence) into one target
+DEFAULT_EXPERIMENTS: list[tuple[tuple[str, ...], str, str]] = [
+    (("sim-savee",), "sim-enterface", "visual"),
+    (("sim-savee",), "sim-enterface", "audio"),
+    (("sim-emodb",), "sim-enterface", "audio"),
+    (("sim-savee", "sim-emodb"), "sim-enterface", "audio"),
+]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """A bad command-line argument; the message names it and what was expected."""
+
+
+def _split_list(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def parse_seeds(value: str) -> list[int]:
+    """``"3"`` -> ``[0, 1, 2]``; ``"0,5,7"`` -> ``[0, 5, 7]``."""
+    try:
+        if "," in value:
+            seeds = [int(v) for v in _split_list(value)]
+        else:
+            count = int(value)
+            if count < 1:
+                raise UsageError(f"--seeds {value}: expected a positive count or a comma-separated list")
+            seeds = list(range(count))
+    except ValueError as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(f"--seeds {value!r}: expected a count (e.g. 3) or seeds (e.g. 0,5,7)") from None
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {value!r}: seeds repeat")
+    return seeds
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["epochs=50", "lr=1e-3"]`` -> ``{"epochs": "50", "lr": "1e-3"}`` (methods convert)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--option {pair!r}: expected key=value")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emokit", description="Cross-corpus emotion recognition: transfer methods, benchmarked."
+    )
+    parser.add_argument("--version", action="version", version=f"emokit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    bench = sub.add_parser("bench", help="run cross-corpus experiments and report UAR/WA/F1")
+    bench.add_argument("--method", action="append", help="method name(s), comma-separated or repeated")
+    bench.add_argument("--source", help="source corpus, or several comma-separated (in sequence)")
+    bench.add_argument("--target", help="target corpus (default experiments when omitted)")
+    bench.add_argument("--modality", choices=["audio", "visual"], help="audio or visual")
+    bench.add_argument("--features", help="feature extractor (default: egemaps for audio, face for visual)")
+    bench.add_argument("--seeds", default="3", help="a count (3 -> seeds 0,1,2) or a list (0,5,7)")
+    bench.add_argument("--data-root", type=Path, help="folder with real corpora (default: $EMOKIT_DATA)")
+    bench.add_argument("--out", type=Path, default=Path("emokit-results"), help="folder for result files")
+    bench.add_argument("--cache-dir", type=Path, help="cache folder (default: $EMOKIT_CACHE or the user cache)")
+    bench.add_argument("--sim-scale", type=float, default=1.0, help="size of simulated corpora (0 < s <= 1)")
+    bench.add_argument("--sim-seed", type=int, default=0, help="seed of simulated-corpus generation")
+    bench.add_argument("--option", action="append", default=[], help="method option key=value (repeatable)")
+    bench.add_argument("--resume", type=Path, help="continue an interrupted run's result file")
+    bench.add_argument("--confusion", action="store_true", help="also print summed confusion matrices")
+    bench.add_argument("--quiet", action="store_true", help="print only warnings and the final table")
+
+    lister = sub.add_parser("list", help="list datasets, features and methods")
+    lister.add_argument("kind", nargs="?", choices=["datasets", "features", "methods"])
+
+    sub.add_parser("plugins", help="list plugins with origin, version, what they register or their error")
+
+    data = sub.add_parser("data", help="prepare or inspect corpora")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    prepare = data_sub.add_parser("prepare", help="generate a simulated corpus into the cache")
+    prepare.add_argument("name")
+    prepare.add_argument("--scale", type=float, default=1.0, help="size relative to the real corpus")
+    prepare.add_argument("--seed", type=int, default=0)
+    prepare.add_argument("--cache-dir", type=Path)
+    prepare.add_argument("--force", action="store_true", help="regenerate even if complete")
+    info = data_sub.add_parser("info", help="load a corpus and show its speakers, classes and problems")
+    info.add_argument("name")
+    info.add_argument("--data-root", type=Path)
+    info.add_argument("--cache-dir", type=Path)
+    info.add_argument("--scale", type=float, default=1.0, help="simulated corpora: size")
+    info.add_argument("--seed", type=int, default=0, help="simulated corpora: seed")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    err = Console(stderr=True)
+    if args.command is None:
+        build_parser().print_help()
+        return EXIT_USAGE
+    try:
+        registry = get_registry()
+        if args.command != "plugins" and registry.failed:
+            names = ", ".join(p.name for p in registry.failed)
+            err.print(f"[yellow]![/] plugin(s) failed to load and were skipped: {names} (see `emokit plugins`)")
+        if args.command == "bench":
+            from emokit.bench.run import run_bench_command
+
+            return run_bench_command(args, registry, console)
+        if args.command == "list":
+            return cmd_list(registry, console, args.kind)
+        if args.command == "plugins":
+            return cmd_plugins(registry, console)
+        if args.command == "data":
+            return cmd_data(args, registry, console)
+    except (UnknownNameError, UsageError, DataLayoutError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE
+
+
+def cmd_list(registry: Registry, console: Console, kind: str | None) -> int:
+    kinds = {"datasets": "dataset", "features": "feature", "methods": "method"}
+    for plural, singular in kinds.items():
+        if kind and kind != plural:
+            continue
+        table = Table(title=plural)
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        table.add_column("modality" if singular != "dataset" else "modalities")
+        table.add_column("plugin")
+        for name in registry.names(singular):
+            provider = registry.get(singular, name)
+            modality = getattr(provider, "modalities", None) or (getattr(provider, "modality", ""),)
+            table.add_row(
+                name, provider.description, ", ".join(modality), registry.owner(singular, name) or ""
+            )
+        console.print(table)
+    return 0
+
+
+def cmd_plugins(registry: Registry, console: Console) -> int:
+    table = Table(title="emokit plugins")
+    table.add_column("plugin", style="bold")
+    table.add_column("origin")
+    table.add_column("version")
+    table.add_column("registers / error")
+    for info in registry.plugins:
+        if info.error:
+            what = f"[red]{info.error}[/]" if not info.disabled else f"[dim]{info.error}[/]"
+        else:
+            what = "; ".join(f"{kind}s: {', '.join(names)}" for kind, names in info.registers.items()) or "-"
+        table.add_row(info.name, info.origin, info.version, what)
+    console.print(table)
+    return 0
+
+
+def _load_context(args: argparse.Namespace, registry: Registry, progress=None) -> LoadContext:
+    return LoadContext(
+        data_root=getattr(args, "data_root", None) or data_root_from_env(),
+        cache_dir=args.cache_dir or default_cache_dir(),
+        sim_scale=args.scale,
+        sim_seed=args.seed,
+        progress=progress,
+        providers=dict(registry.providers["dataset"]),
+    )
+
+
+def cmd_data(args: argparse.Namespace, registry: Registry, console: Console) -> int:
+    from emokit.bench.report import RichReporter
+
+    if args.data_command is None:
+        raise UsageError("emokit data: expected an action, 'prepare' or 'info'")
+    provider = registry.dataset(args.name)
+    if args.data_command == "prepare":
+        with RichReporter(console, total_cells=0) as reporter:
+            reporter.progress_bar.remove_task(reporter._cells)
+            started = _dt.datetime.now()
+            context = _load_context(args, registry, reporter.progress)
+            context.regenerate = args.force
+            folder = provider.prepare(context)
+        if folder is None:
+            console.print(f"{args.name}: nothing to prepare (real corpora are read from --data-root)")
+            return 0
+        size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+        seconds = (_dt.datetime.now() - started).total_seconds()
+        console.print(f"{args.name}: ready in {folder} ({size / 1e6:.1f} MB, {seconds:.1f} s)")
+        return 0
+    with RichReporter(console, total_cells=0) as reporter:
+        reporter.progress_bar.remove_task(reporter._cells)
+        corpus = provider.load(_load_context(args, registry, reporter.progress))
+    table = Table(title=f"{corpus.name}: {len(corpus)} utterances from {corpus.root}")
+    table.add_column("speaker")
+    for label in corpus.labels:
+        table.add_column(label[:5], justify="right")
+    for speaker in corpus.speakers:
+        counts = [sum(u.speaker == speaker and u.label == label for u in corpus.utterances) for label in corpus.labels]
+        table.add_row(speaker, *(str(c) for c in counts))
+    console.print(table)
+    console.print(f"modalities: {', '.join(corpus.modalities)}; language: {corpus.language}")
+    if corpus.problems:
+        console.print(f"[yellow]{len(corpus.problems)} problem(s):[/]")
+        for problem in corpus.problems:
+            console.print(f"  {problem}", highlight=False)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Small-network training utilities shared by the method plugins.
+
+Every method trains with the same loop so that differences in results come from the transfer
+method, not from one method getting a better optimiser. Model selection keeps the epoch with the
+best validation UAR (never a test score), with early stopping on the same quantity.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.metrics import balanced_accuracy_score
+from torch import nn
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+class Standardizer:
+    """Per-feature z-scoring fitted on training rows only (never on test rows)."""
+
+    def __init__(self) -> None:
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray) -> Standardizer:
+        X = np.asarray(X, dtype=np.float64)
+        self.mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.scale = np.where(std > 1e-8, std, 1.0)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if self.mean is None or self.scale is None:
+            raise RuntimeError("Standardizer.transform called before fit")
+        return ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+
+
+def make_mlp(
+    in_features: int, num_classes: int, hidden: Sequence[int] = (256, 128), dropout: float = 0.3
+) -> nn.Sequential:
+    """An MLP classifier: ``hidden`` ReLU layers with dropout, then a linear head (last module)."""
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_classifier` selected."""
+
+    best_epoch: int
+    best_val_uar: float
+    epochs_run: int
+
+
+def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Inverse-frequency class weights (classes absent from ``y`` get weight 0)."""
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
+    return torch.as_tensor(weights, dtype=torch.float32)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class indices predicted by ``model`` for rows of ``X``."""
+    model.eval()
+    out = []
+    for start in range(0, len(X), batch_size):
+        xb = torch.as_tensor(X[start : start + batch_size], dtype=torch.float32)
+        out.append(model(xb).argmax(dim=1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unweighted average recall (balanced accuracy)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(y_true, y_pred))
+
+
+def train_classifier(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    *,
+    num_classes: int,
+    seed: int,
+    epochs: int = 150,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    batch_size: int = 64,
+    patience: int = 25,
+    parameters: Sequence[nn.Parameter] | None = None,
+) -> TrainResult:
+    """Train ``model`` with Adam and class-balanced cross-entropy; keep the best-validation-UAR epoch.
+
+    Args:
+        model: maps ``[n, d]`` float32 to ``[n, num_classes]`` logits; trained in place and left
+            holding the weights of the selected epoch.
+        train, val: ``(X, y)`` pairs; ``y`` are class indices.
+        parameters: what to optimise (default: every parameter of ``model``), e.g. to freeze layers.
+        patience: stop after this many epochs without a better validation UAR.
+    """
+    Xtr, ytr = train
+    Xva, yva = val
+    if len(ytr) == 0:
+        raise ValueError("no training rows")
+    if len(yva) == 0:
+        raise ValueError("no validation rows: model selection needs a validation split")
+    generator = seed_everything(seed)
+    X = torch.as_tensor(Xtr, dtype=torch.float32)
+    y = torch.as_tensor(ytr, dtype=torch.long)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(ytr, num_classes))
+    params = list(parameters) if parameters is not None else list(model.parameters())
+    optimiser = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    best_state = copy.deepcopy(model.state_dict())
+    best_uar, best_epoch, since_best = -1.0, -1, 0
+    epoch = 0
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(y), generator=generator)
+        for start in range(0, len(y), batch_size):
+            batch = order[start : start + batch_size]
+            if len(batch) < 2 and len(y) >= 2:
+                continue  # a batch of one breaks nothing, but adds only noise
+            optimiser.zero_grad()
+            loss = loss_fn(model(X[batch]), y[batch])
+            loss.backward()
+            optimiser.step()
+        val_uar = uar(yva, predict(model, Xva))
+        if val_uar > best_uar:
+            best_uar, best_epoch, since_best = val_uar, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            since_best += 1
+            if since_best >= patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(best_epoch=best_epoch, best_val_uar=best_uar, epochs_run=epoch + 1)

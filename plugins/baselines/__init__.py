@@ -1,0 +1,11 @@
+"""Baseline transfer methods: source-only, target-only, finetune (MLP) and svm (scikit-learn)."""
+
+from __future__ import annotations
+
+from emokit import hookimpl
+from emokit_plugins.baselines.methods import FineTune, SourceOnly, SourceSVM, TargetOnly
+
+
+@hookimpl
+def emokit_register_methods() -> list:
+    return [SourceOnly(), TargetOnly(), FineTune(), SourceSVM()]
