@@ -1,0 +1,35 @@
+"""Loaders of the real emotion corpora, read from a user's folder in their distributed layouts.
+
+Registered datasets: ``savee``, ``emodb``, ``enterface``, ``ravdess``, ``cremad``. Each finds its
+corpus under the data root (``--data-root`` / ``EMOKIT_DATA``) and can read any folder in the
+corpus's layout through ``load_folder(folder, name=...)``, which is how the simulated corpora,
+written in the same layouts, are read.
+"""
+
+from __future__ import annotations
+
+from emokit import hookimpl
+from emokit.data.datasets import DatasetProvider
+
+from .common import RealCorpusProvider
+from .cremad import CremadProvider
+from .emodb import EmodbProvider
+from .enterface import EnterfaceProvider
+from .ravdess import RavdessProvider
+from .savee import SaveeProvider
+
+__all__ = [
+    "CremadProvider",
+    "EmodbProvider",
+    "EnterfaceProvider",
+    "RavdessProvider",
+    "RealCorpusProvider",
+    "SaveeProvider",
+    "emokit_register_datasets",
+]
+
+
+@hookimpl
+def emokit_register_datasets() -> list[DatasetProvider]:
+    """The real corpora: SAVEE, EMODB, eNTERFACE'05, RAVDESS and CREMA-D."""
+    return [SaveeProvider(), EmodbProvider(), EnterfaceProvider(), RavdessProvider(), CremadProvider()]
