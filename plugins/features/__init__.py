@@ -1,0 +1,27 @@
+"""emokit's built-in feature extractors: log-Mel, MFCC and eGeMAPS (audio), face crops (visual).
+
+Registered through the ``emokit`` entry point ``features = emokit_plugins.features``, exactly as
+a third-party plugin registers its own.
+"""
+
+from __future__ import annotations
+
+from emokit import hookimpl
+from emokit_plugins.features.audio import AudioFeatureExtractor, LogMelExtractor, MFCCExtractor
+from emokit_plugins.features.egemaps import EGeMAPSExtractor
+from emokit_plugins.features.face import FaceCropExtractor
+
+__all__ = [
+    "AudioFeatureExtractor",
+    "EGeMAPSExtractor",
+    "FaceCropExtractor",
+    "LogMelExtractor",
+    "MFCCExtractor",
+    "emokit_register_features",
+]
+
+
+@hookimpl
+def emokit_register_features() -> list:
+    """The built-in extractors, with their default parameters."""
+    return [LogMelExtractor(), MFCCExtractor(), EGeMAPSExtractor(), FaceCropExtractor()]
