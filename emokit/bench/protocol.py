@@ -208,7 +208,11 @@ class BenchRunner:
             )
             if table.problems:
                 self.problems.setdefault(name, []).extend(table.problems)
-                self.reporter.warn(f"{name}: {len(table.problems)} file(s) could not be read for {features}")
+                skipped = sum(p.skipped for p in table.problems)
+                self.reporter.warn(
+                    f"{name}: {features} features: {skipped} file(s) skipped, "
+                    f"{len(table.problems) - skipped} with a warning"
+                )
                 for problem in table.problems[:5]:
                     self.reporter.warn(f"  {problem}")
             by_id = {u.id: u for u in corpus.utterances}

@@ -1,0 +1,200 @@
+"""Python front of emokit's C++/CUDA kernels, with the pure-PyTorch fallback and the backend choice.
+
+Each op here runs either in the compiled extension ``emokit._C`` (ops in ``torch.ops.emokit``) or in
+:mod:`emokit.kernels.fallback`, which is the reference: same results, same errors, any device.
+
+The choice, made per call from the environment variable ``EMOKIT_KERNELS``:
+
+``auto`` (default)
+    the extension when it is built and has kernels for the tensors' device, else the fallback,
+    with one warning per process (:class:`KernelFallbackWarning`) saying so and how to build it.
+``extension``
+    the extension or an error (:class:`KernelBackendError`): for profiling, and for CI that must
+    test the kernels.
+``fallback``
+    the fallback; the extension is not even loaded.
+
+:func:`backend_info` gives the facts a result file records (backend, library path, CUDA and OpenMP
+build facts, torch version, threads).
+
+Adding an op (the multi-path layer of DESIGN.md section 4 is next): implement it in fallback.py,
+register the C++ op in csrc/bindings.cpp, wrap it in extension.py, and dispatch here with
+``_ops_for(tensor.device)`` as :func:`module_counts` does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from emokit.kernels import extension, fallback
+from emokit.kernels._loader import BUILD_HINT, ExtensionState, extension_state
+
+__all__ = [
+    "BACKENDS",
+    "ENV_VAR",
+    "ExtensionState",
+    "KernelBackendError",
+    "KernelFallbackWarning",
+    "backend",
+    "backend_info",
+    "extension_state",
+    "module_counts",
+    "requested_backend",
+]
+
+#: Environment variable that forces the backend.
+ENV_VAR = "EMOKIT_KERNELS"
+#: Values ``EMOKIT_KERNELS`` accepts.
+BACKENDS = ("auto", "extension", "fallback")
+
+
+class KernelBackendError(RuntimeError):
+    """The extension was required (``EMOKIT_KERNELS=extension``) but cannot run the op."""
+
+
+class KernelFallbackWarning(RuntimeWarning):
+    """emokit runs an op on the pure-PyTorch fallback although the extension was wanted."""
+
+
+# Reasons already warned about in this process: each is said once, not at every call.
+_warned: set[str] = set()
+
+
+def requested_backend() -> str:
+    """The backend asked for by ``EMOKIT_KERNELS`` (``auto`` when unset).
+
+    Raises:
+        ValueError: the variable holds something other than ``auto``, ``extension`` or ``fallback``.
+    """
+    raw = os.environ.get(ENV_VAR, "")
+    value = raw.strip().lower() or "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"{ENV_VAR}={raw!r} is not one of {', '.join(BACKENDS)}")
+    return value
+
+
+def _first_caller_outside() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside emokit.kernels."""
+    frame, level = sys._getframe(1), 1  # level 1: the function that calls warnings.warn
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module != __name__ and not module.startswith(f"{__name__}."):
+            break
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_fallback(reason: str) -> None:
+    if reason in _warned:
+        return
+    _warned.add(reason)
+    warnings.warn(
+        f"{reason}, so emokit runs on its pure-PyTorch fallback (same results, slower); {BUILD_HINT}. "
+        f"Set {ENV_VAR}=fallback to choose the fallback without this warning.",
+        KernelFallbackWarning,
+        stacklevel=_first_caller_outside(),
+    )
+
+
+def backend() -> str:
+    """``"extension"`` when emokit's ops run in ``emokit._C``, else ``"fallback"``.
+
+    Under ``EMOKIT_KERNELS=auto`` a missing or unusable extension gives ``"fallback"`` and one
+    :class:`KernelFallbackWarning` per process.
+
+    Raises:
+        KernelBackendError: ``EMOKIT_KERNELS=extension`` and the extension is not usable; the
+            message says why and how to build it.
+        ValueError: ``EMOKIT_KERNELS`` holds an unknown value.
+    """
+    requested = requested_backend()
+    if requested == "fallback":
+        return "fallback"
+    state = extension_state()
+    if state.loaded:
+        return "extension"
+    if requested == "extension":
+        raise KernelBackendError(f"{ENV_VAR}=extension but {state.error}; {BUILD_HINT}")
+    _warn_fallback(state.error or "emokit._C is not usable")
+    return "fallback"
+
+
+def _ops_for(device: torch.device) -> ModuleType:
+    """The implementation (extension or fallback module) that runs an op on ``device``."""
+    if backend() == "fallback":
+        return fallback
+    devices = extension_state().devices
+    if device.type in devices:
+        return extension
+    reason = f"emokit._C has no {device.type} kernels (it was built for {'+'.join(devices)})"
+    if requested_backend() == "extension":
+        raise KernelBackendError(f"{ENV_VAR}=extension but {reason}; {BUILD_HINT}")
+    _warn_fallback(reason)
+    return fallback
+
+
+def backend_info() -> dict[str, Any]:
+    """JSON-ready facts about the kernels in use, for result files.
+
+    Keys: ``backend`` and ``requested`` (see :func:`backend`), ``extension_loaded``,
+    ``extension_path``, ``extension_error``, ``extension_devices``, ``compiled_with_cuda``,
+    ``compiler``, ``openmp`` (OpenMP spec date the extension was compiled with, or ``"none"``),
+    ``extension_torch`` (torch it was built against), ``cuda_runtime``, ``cuda_arch``,
+    ``torch_version``, ``torch_cuda``, ``cuda_available``, ``torch_threads`` (torch's intra-op
+    threads) and ``openmp_threads`` (OpenMP threads the extension's kernels get). Facts the build
+    does not have are ``None``.
+    """
+    requested = requested_backend()
+    chosen = backend()
+    if requested == "fallback":
+        state = ExtensionState(loaded=False, error=f"not loaded ({ENV_VAR}=fallback)")
+    else:
+        state = extension_state()
+    facts = state.facts
+    threads = facts.get("omp_max_threads")
+    return {
+        "backend": chosen,
+        "requested": requested,
+        "extension_loaded": state.loaded,
+        "extension_path": state.path,
+        "extension_error": state.error,
+        "extension_devices": list(state.devices),
+        "compiled_with_cuda": "cuda" in state.devices,
+        "compiler": facts.get("compiler"),
+        "openmp": facts.get("openmp"),
+        "extension_torch": facts.get("torch"),
+        "cuda_runtime": facts.get("cuda_runtime"),
+        "cuda_arch": facts.get("cuda_arch"),
+        "torch_version": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "torch_threads": torch.get_num_threads(),
+        "openmp_threads": int(threads) if threads is not None else None,
+    }
+
+
+def module_counts(idx: torch.Tensor, num_modules: int) -> torch.Tensor:
+    """How many (path, slot) pairs use each module.
+
+    Args:
+        idx: int32/int64 [P, K]: module chosen by path ``p`` in slot ``k``, ``-1`` for an empty slot
+            (the ``idx`` of the multi-path layer).
+        num_modules: number of modules M in the layer.
+
+    Returns:
+        int64 [M] on ``idx``'s device.
+
+    Raises:
+        TypeError: ``idx`` is not an integer tensor.
+        ValueError: ``idx`` is not 2-D, ``num_modules`` is not positive, or an entry is outside [-1, M).
+    """
+    if not isinstance(idx, torch.Tensor):
+        got = type(idx).__name__
+        raise TypeError(f"emokit.module_counts: idx must be an int32 or int64 tensor, got {got}")
+    return _ops_for(idx.device).module_counts(idx, num_modules)

@@ -1,0 +1,182 @@
+"""`emokit bench` and friends: bad input, interruption, resumption and result files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import toy_plugin
+from toy_plugin import write_tone_corpora
+
+from emokit import cli, hookimpl
+from emokit.bench import Method
+from emokit.bench.run import run_bench_command
+from emokit.registry import Registry
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tone_corpora(tmp_path_factory.mktemp("tones"))
+
+
+class InterruptOnSecondCall(Method):
+    """Behaves like Ctrl-C arriving while the second cell runs."""
+
+    name = "interrupting"
+    description = "raises KeyboardInterrupt on its second call"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def run(self, task):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return np.zeros(len(task.target.test), dtype=np.int64)
+
+
+def _registry(method: Method | None = None) -> Registry:
+    """The toy plugin plus ``method``, registered at runtime (no installation needed)."""
+    extra = method or InterruptOnSecondCall()
+
+    @hookimpl
+    def emokit_register_methods():
+        return [extra, *toy_plugin.emokit_register_methods()]
+
+    plugin = SimpleNamespace(
+        emokit_register_datasets=toy_plugin.emokit_register_datasets,
+        emokit_register_features=toy_plugin.emokit_register_features,
+        emokit_register_methods=emokit_register_methods,
+    )
+    return Registry.discover(extra=[("toy", plugin)])
+
+
+def _args(*argv: str):
+    return cli.build_parser().parse_args(["bench", *argv])
+
+
+def _bench_args(tones: Path, out: Path, *extra: str):
+    return _args(
+        "--source", "toy-a", "--target", "toy-b", "--features", "toy-spectrum",
+        "--data-root", str(tones), "--out", str(out), "--quiet", *extra,
+    )
+
+
+def test_interrupted_bench_keeps_finished_cells_and_resumes(tones: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    args = _bench_args(tones, tmp_path, "--method", "nearest-centroid,interrupting", "--seeds", "2")
+    code = run_bench_command(args, _registry(), console)
+    assert code == cli.EXIT_INTERRUPTED
+    files = list(tmp_path.glob("bench-*.json"))
+    assert len(files) == 1
+    data = json.loads(files[0].read_text())
+    assert data["status"] == "interrupted"
+    # seed 0: nearest-centroid and interrupting (first call) finished; seed 1 nearest-centroid too
+    assert [(c["method"], c["seed"]) for c in data["cells"]] == [
+        ("nearest-centroid", 0),
+        ("interrupting", 0),
+        ("nearest-centroid", 1),
+    ]
+    assert "--resume" in console.export_text()
+
+    # resuming runs only the missing cell and completes the same file
+    resumed = _bench_args(tones, tmp_path, "--method", "nearest-centroid,interrupting", "--seeds", "2",
+                          "--resume", str(files[0]))
+    method = InterruptOnSecondCall()
+    method.calls = 5  # no longer interrupts
+    assert run_bench_command(resumed, _registry(method), Console(width=200)) == 0
+    data = json.loads(files[0].read_text())
+    assert data["status"] == "complete"
+    assert len(data["cells"]) == 4 and method.calls == 6
+
+
+def test_result_file_records_config_versions_and_splits(tones: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    args = _bench_args(tones, tmp_path, "--method", "nearest-centroid", "--seeds", "0,5")
+    assert run_bench_command(args, _registry(), Console(width=200)) == 0
+    data = json.loads(next(tmp_path.glob("bench-*.json")).read_text())
+    assert data["seeds"] == [0, 5]
+    assert data["config"]["experiments"] == [
+        {"sources": ["toy-a"], "target": "toy-b", "modality": "audio", "features": "toy-spectrum"}
+    ]
+    assert data["versions"]["torch"] and data["versions"]["scikit-learn"]
+    assert "backend" in data["kernel_backend"]
+    assert "git_commit" in data
+    for cell in data["cells"]:
+        split = cell["splits"]["toy-b"]
+        assert not set(split["train"]) & set(split["test"])
+        assert not set(split["val"]) & set(split["test"])
+        assert np.asarray(cell["scores"]["confusion"]).shape == (3, 3)
+    assert data["corpora"]["toy-b"]["utterances"] == 48
+    row = data["summary"][0]
+    assert set(row) >= {"uar", "wa", "macro_f1", "seeds", "classes", "time_s"}
+
+
+def test_corrupt_file_is_reported_and_skipped(tones: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    data_root = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(tones, data_root)
+    bad = data_root / "toy-b" / "spk1" / "anger_0.wav"
+    bad.write_bytes(b"RIFF\x00\x00garbage, not a wave file")
+    console = Console(record=True, width=200)
+    args = _bench_args(data_root, tmp_path / "out", "--method", "nearest-centroid", "--seeds", "1")
+    args.quiet = False
+    assert run_bench_command(args, _registry(), console) == 0
+    text = console.export_text()
+    assert str(bad) in text
+    data = json.loads(next((tmp_path / "out").glob("bench-*.json")).read_text())
+    problems = data["corpora"]["toy-b"]["problems"]
+    assert [p["path"] for p in problems] == [str(bad)]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "--method", "no-such-method"], "unknown method 'no-such-method'; valid methods: "),
+        (["bench", "--method", "svm", "--target", "nope"], "unknown dataset 'nope'"),
+        (["bench", "--method", "svm", "--target", "sim-savee", "--features", "nope"], "unknown feature 'nope'"),
+        (["bench", "--source", "sim-savee"], "--source needs --target"),
+        (["bench", "--seeds", "zero"], "--seeds 'zero': expected a count"),
+        (["bench", "--seeds", "0"], "expected a positive count"),
+        (["bench", "--sim-scale", "2"], "--sim-scale 2.0: expected a number in (0, 1]"),
+        (["bench", "--option", "epochs"], "--option 'epochs': expected key=value"),
+        (["bench", "--data-root", "/no/such/folder"], "--data-root /no/such/folder: no such folder"),
+        (
+            ["bench", "--method", "svm", "--target", "sim-emodb", "--modality", "visual"],
+            "dataset 'sim-emodb' has no visual data",
+        ),
+        (
+            ["bench", "--method", "svm", "--target", "sim-savee", "--modality", "visual", "--features", "mfcc"],
+            "features 'mfcc' are for audio data",
+        ),
+        (["list", "gadgets"], None),
+    ],
+)
+def test_bad_input_gets_a_clear_error(argv: list[str], message: str | None, capsys) -> None:
+    if message is None:  # argparse rejects it with its own usage message
+        with pytest.raises(SystemExit) as exc:
+            cli.main(argv)
+        assert exc.value.code == 2
+        assert "invalid choice: 'gadgets'" in capsys.readouterr().err
+        return
+    assert cli.main(argv) == cli.EXIT_USAGE
+    err = " ".join(capsys.readouterr().err.split())
+    assert message in err
+
+
+def test_data_root_without_layout_says_what_was_expected(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    code = cli.main(["bench", "--method", "svm", "--source", "emodb", "--target", "savee",
+                     "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path)])
+    assert code == cli.EXIT_USAGE
+    err = " ".join(capsys.readouterr().err.split())
+    assert str(tmp_path / "empty") in err and "expected" in err
