@@ -149,18 +149,25 @@ def extension_modules() -> tuple[list, dict, dict]:
     return [ext], cmdclass, options
 
 
+def _readme() -> str:
+    path = os.path.join(HERE, "README.md")
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
 ext_modules, cmdclass, options = extension_modules()
 
 setup(
     name="emokit",
     version="0.1.0",
     description="Cross-corpus emotion recognition: PathNet meta-transfer, fine-tuning and FDAN, benchmarked",
-    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read()
-    if os.path.exists(os.path.join(HERE, "README.md"))
-    else "",
+    long_description=_readme(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["emokit", "emokit.*"]) + ["emokit_plugins"]
+    packages=find_packages(include=["emokit", "emokit.*"])
+    + ["emokit_plugins"]
     + ["emokit_plugins." + p for p in find_packages("plugins")],
     package_dir={"emokit_plugins": "plugins"},
     ext_modules=ext_modules,

@@ -1,11 +1,11 @@
 """The ``emokit`` command.
 
-    emokit bench [--method M[,M...]] [--source A[,B...]] [--target T] [--modality audio|visual]
-                 [--features F] [--seeds N|a,b,c] [--data-root DIR] [--out DIR] ...
-    emokit list [datasets|features|methods]
-    emokit plugins
-    emokit data prepare NAME [--scale S] [--seed K] [--force]
-    emokit data info NAME [--data-root DIR]
+emokit bench [--method M[,M...]] [--source A[,B...]] [--target T] [--modality audio|visual]
+             [--features F] [--seeds N|a,b,c] [--data-root DIR] [--out DIR] ...
+emokit list [datasets|features|methods]
+emokit plugins
+emokit data prepare NAME [--scale S] [--seed K] [--force]
+emokit data info NAME [--data-root DIR]
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", default="3", help="a count (3 -> seeds 0,1,2) or a list (0,5,7)")
     bench.add_argument("--data-root", type=Path, help="folder with real corpora (default: $EMOKIT_DATA)")
     bench.add_argument("--out", type=Path, default=Path("emokit-results"), help="folder for result files")
-    bench.add_argument("--cache-dir", type=Path, help="cache folder (default: $EMOKIT_CACHE or the user cache)")
+    bench.add_argument(
+        "--cache-dir", type=Path, help="cache folder (default: $EMOKIT_CACHE or the user cache)"
+    )
     bench.add_argument("--sim-scale", type=float, default=1.0, help="size of simulated corpora (0 < s <= 1)")
     bench.add_argument("--sim-seed", type=int, default=0, help="seed of simulated-corpus generation")
     bench.add_argument("--option", action="append", default=[], help="method option key=value (repeatable)")
@@ -136,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         registry = get_registry()
         if args.command != "plugins" and registry.failed:
             names = ", ".join(p.name for p in registry.failed)
-            err.print(f"[yellow]![/] plugin(s) failed to load and were skipped: {names} (see `emokit plugins`)")
+            err.print(
+                f"[yellow]![/] plugin(s) failed to load and were skipped: {names} (see `emokit plugins`)"
+            )
         if args.command == "bench":
             from emokit.bench.run import run_bench_command
 
@@ -231,7 +235,10 @@ def cmd_data(args: argparse.Namespace, registry: Registry, console: Console) -> 
     for label in corpus.labels:
         table.add_column(label[:5], justify="right")
     for speaker in corpus.speakers:
-        counts = [sum(u.speaker == speaker and u.label == label for u in corpus.utterances) for label in corpus.labels]
+        counts = [
+            sum(u.speaker == speaker and u.label == label for u in corpus.utterances)
+            for label in corpus.labels
+        ]
         table.add_row(speaker, *(str(c) for c in counts))
     console.print(table)
     console.print(f"modalities: {', '.join(corpus.modalities)}; language: {corpus.language}")

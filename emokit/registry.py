@@ -105,7 +105,7 @@ class Registry:
                 continue
             try:
                 plugin = ep.load()
-            except Exception as exc:  # noqa: BLE001 - any import failure must be isolated
+            except Exception as exc:
                 info.error = f"failed to import {ep.value}: {_describe(exc)}"
                 continue
             registry._add(info, plugin)
@@ -120,7 +120,7 @@ class Registry:
         manager.add_hookspecs(hookspecs)
         try:
             manager.register(plugin, name=info.name)
-        except Exception as exc:  # noqa: BLE001 - a malformed plugin must not stop the others
+        except Exception as exc:
             info.error = f"invalid plugin: {_describe(exc)}"
             return
         collected: dict[str, list[Any]] = {}
@@ -130,14 +130,13 @@ class Registry:
                 continue
             try:
                 results = [p for batch in caller() for p in (batch or [])]
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 info.error = f"{hook_name}() raised {_describe(exc)}"
                 return
             for provider in results:
                 if not isinstance(provider, base) or not getattr(provider, "name", ""):
-                    info.error = (
-                        f"{hook_name}() returned {provider!r}, expected a named {base.__module__}.{base.__name__}"
-                    )
+                    expected = f"{base.__module__}.{base.__name__}"
+                    info.error = f"{hook_name}() returned {provider!r}, expected a named {expected}"
                     return
             collected[kind] = results
         # a plugin that clashes on any name is skipped whole, so it never half-loads

@@ -60,8 +60,18 @@ def _args(*argv: str):
 
 def _bench_args(tones: Path, out: Path, *extra: str):
     return _args(
-        "--source", "toy-a", "--target", "toy-b", "--features", "toy-spectrum",
-        "--data-root", str(tones), "--out", str(out), "--quiet", *extra,
+        "--source",
+        "toy-a",
+        "--target",
+        "toy-b",
+        "--features",
+        "toy-spectrum",
+        "--data-root",
+        str(tones),
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
     )
 
 
@@ -85,8 +95,16 @@ def test_interrupted_bench_keeps_finished_cells_and_resumes(tones: Path, tmp_pat
     assert "--resume" in console.export_text()
 
     # resuming runs only the missing cell and completes the same file
-    resumed = _bench_args(tones, tmp_path, "--method", "nearest-centroid,interrupting", "--seeds", "2",
-                          "--resume", str(files[0]))
+    resumed = _bench_args(
+        tones,
+        tmp_path,
+        "--method",
+        "nearest-centroid,interrupting",
+        "--seeds",
+        "2",
+        "--resume",
+        str(files[0]),
+    )
     method = InterruptOnSecondCall()
     method.calls = 5  # no longer interrupts
     assert run_bench_command(resumed, _registry(method), Console(width=200)) == 0
@@ -143,7 +161,10 @@ def test_corrupt_file_is_reported_and_skipped(tones: Path, tmp_path: Path) -> No
     [
         (["bench", "--method", "no-such-method"], "unknown method 'no-such-method'; valid methods: "),
         (["bench", "--method", "svm", "--target", "nope"], "unknown dataset 'nope'"),
-        (["bench", "--method", "svm", "--target", "sim-savee", "--features", "nope"], "unknown feature 'nope'"),
+        (
+            ["bench", "--method", "svm", "--target", "sim-savee", "--features", "nope"],
+            "unknown feature 'nope'",
+        ),
         (["bench", "--source", "sim-savee"], "--source needs --target"),
         (["bench", "--seeds", "zero"], "--seeds 'zero': expected a count"),
         (["bench", "--seeds", "0"], "expected a positive count"),
@@ -155,7 +176,17 @@ def test_corrupt_file_is_reported_and_skipped(tones: Path, tmp_path: Path) -> No
             "dataset 'sim-emodb' has no visual data",
         ),
         (
-            ["bench", "--method", "svm", "--target", "sim-savee", "--modality", "visual", "--features", "mfcc"],
+            [
+                "bench",
+                "--method",
+                "svm",
+                "--target",
+                "sim-savee",
+                "--modality",
+                "visual",
+                "--features",
+                "mfcc",
+            ],
             "features 'mfcc' are for audio data",
         ),
         (["list", "gadgets"], None),
@@ -175,8 +206,21 @@ def test_bad_input_gets_a_clear_error(argv: list[str], message: str | None, caps
 
 def test_data_root_without_layout_says_what_was_expected(tmp_path: Path, capsys) -> None:
     (tmp_path / "empty").mkdir()
-    code = cli.main(["bench", "--method", "svm", "--source", "emodb", "--target", "savee",
-                     "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path)])
+    code = cli.main(
+        [
+            "bench",
+            "--method",
+            "svm",
+            "--source",
+            "emodb",
+            "--target",
+            "savee",
+            "--data-root",
+            str(tmp_path / "empty"),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == cli.EXIT_USAGE
     err = " ".join(capsys.readouterr().err.split())
     assert str(tmp_path / "empty") in err and "expected" in err

@@ -16,12 +16,11 @@ import pytest
 from emokit import hookspecs
 from emokit.registry import Registry, UnknownNameError
 
-
 # the toy plugin is tests/toy_plugin.py, copied into a package of its own
 TOY_PLUGIN = (Path(__file__).parent / "toy_plugin.py").read_text()
 
 BROKEN_IMPORT = "raise ImportError('this plugin needs a package that is not installed')\n"
-CLASH = '''
+CLASH = """
 from emokit import hookimpl
 from emokit.bench import Method
 
@@ -34,14 +33,14 @@ class FakeSVM(Method):
 @hookimpl
 def emokit_register_methods():
     return [FakeSVM()]
-'''
-RAISING = '''
+"""
+RAISING = """
 from emokit import hookimpl
 
 @hookimpl
 def emokit_register_features():
     raise RuntimeError("feature registration blew up")
-'''
+"""
 
 
 def _package(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:
@@ -90,8 +89,18 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     for pkg in (good, broken):
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-             "--target", str(site), str(pkg)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(site),
+                str(pkg),
+            ],
             check=True,
             capture_output=True,
         )
@@ -193,8 +202,21 @@ def test_external_plugins_can_be_disabled(plugin_site: Path, tmp_path: Path) -> 
 def test_third_party_plugin_runs_in_bench(plugin_site: Path, tone_data: Path, tmp_path: Path) -> None:
     result = _emokit(
         [
-            "bench", "--method", "nearest-centroid", "--source", "toy-a", "--target", "toy-b",
-            "--features", "toy-spectrum", "--seeds", "2", "--data-root", str(tone_data), "--out", "out",
+            "bench",
+            "--method",
+            "nearest-centroid",
+            "--source",
+            "toy-a",
+            "--target",
+            "toy-b",
+            "--features",
+            "toy-spectrum",
+            "--seeds",
+            "2",
+            "--data-root",
+            str(tone_data),
+            "--out",
+            "out",
         ],
         plugin_site,
         tmp_path,

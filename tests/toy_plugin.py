@@ -1,4 +1,5 @@
 """A third-party emokit plugin: two tone corpora, a spectrum feature and a nearest-centroid method."""
+
 import hashlib
 from pathlib import Path
 
@@ -30,10 +31,24 @@ class ToneCorpus(DatasetProvider):
         utts = []
         for wav in sorted(Path(folder).glob("*/*.wav")):
             emotion = wav.stem.split("_")[0]
-            utts.append(Utterance(id=f"{wav.parent.name}_{wav.stem}", speaker=wav.parent.name,
-                                  emotion=emotion, label=emotion, audio_path=wav, sample_rate=8000))
-        return Corpus(name=name or self.name, root=Path(folder), utterances=utts, language="en",
-                      modalities=("audio",), fingerprint=_fingerprint(utts))
+            utts.append(
+                Utterance(
+                    id=f"{wav.parent.name}_{wav.stem}",
+                    speaker=wav.parent.name,
+                    emotion=emotion,
+                    label=emotion,
+                    audio_path=wav,
+                    sample_rate=8000,
+                )
+            )
+        return Corpus(
+            name=name or self.name,
+            root=Path(folder),
+            utterances=utts,
+            language="en",
+            modalities=("audio",),
+            fingerprint=_fingerprint(utts),
+        )
 
 
 def _fingerprint(utts):

@@ -38,7 +38,9 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> Scores:
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(f"y_true and y_pred must be 1-D of one length, got {y_true.shape} and {y_pred.shape}")
+        raise ValueError(
+            f"y_true and y_pred must be 1-D of one length, got {y_true.shape} and {y_pred.shape}"
+        )
     if len(y_true) == 0:
         raise ValueError("cannot score an empty test split")
     labels = list(range(num_classes))
@@ -52,7 +54,9 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> Scores:
     return Scores(
         uar=float(uar),
         wa=float(accuracy_score(y_true, y_pred)),
-        macro_f1=float(f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro", zero_division=0)),
+        macro_f1=float(
+            f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro", zero_division=0)
+        ),
         confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         n=len(y_true),
     )

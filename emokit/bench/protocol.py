@@ -232,10 +232,14 @@ class BenchRunner:
         sets = [set(self.features(n, exp.modality, exp.features).labels) for n in (*exp.sources, exp.target)]
         classes = shared_labels(*sets)
         if len(classes) < 2:
-            raise ValueError(f"{exp.label}: the corpora share {len(classes)} class(es) {classes}; need 2 or more")
+            raise ValueError(
+                f"{exp.label}: the corpora share {len(classes)} class(es) {classes}; need 2 or more"
+            )
         return classes
 
-    def make_task(self, exp: Experiment, seed: int, classes: list[str]) -> tuple[TransferTask, dict[str, Any]]:
+    def make_task(
+        self, exp: Experiment, seed: int, classes: list[str]
+    ) -> tuple[TransferTask, dict[str, Any]]:
         """The :class:`TransferTask` of ``exp`` for ``seed``, and the speaker splits it used."""
         target = self.features(exp.target, exp.modality, exp.features)
         keep = np.isin(target.labels, classes)
@@ -268,7 +272,10 @@ class BenchRunner:
         for exp in self.config.experiments:
             classes = self.classes_of(exp)
             everything = set().union(
-                *(set(self.features(n, exp.modality, exp.features).labels) for n in (*exp.sources, exp.target))
+                *(
+                    set(self.features(n, exp.modality, exp.features).labels)
+                    for n in (*exp.sources, exp.target)
+                )
             )
             dropped = sorted(everything - set(classes))
             self.reporter.info(
@@ -311,7 +318,9 @@ class BenchRunner:
                     self.reporter.cell_finished(cell)
 
 
-def _splits_of(data: CorpusFeatures, keep: np.ndarray, split: SpeakerSplit, classes: list[str]) -> CorpusSplits:
+def _splits_of(
+    data: CorpusFeatures, keep: np.ndarray, split: SpeakerSplit, classes: list[str]
+) -> CorpusSplits:
     def part(speakers: tuple[str, ...]) -> SplitData:
         return data.subset(keep & np.isin(data.speakers, list(speakers)), classes)
 

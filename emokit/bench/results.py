@@ -60,7 +60,7 @@ def kernel_backend() -> dict[str, Any]:
         from emokit import kernels
 
         return kernels.backend_info()
-    except Exception as exc:  # noqa: BLE001 - a result file must still be written
+    except Exception as exc:
         return {"backend": "unknown", "error": f"{type(exc).__name__}: {exc}"}
 
 
@@ -104,7 +104,11 @@ class ResultFile:
             "versions": package_versions(),
             "git_commit": git_commit(),
             "kernel_backend": kernel_backend(),
-            "platform": {"system": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count()},
+            "platform": {
+                "system": platform.platform(),
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+            },
             "corpora": {},
             "cells": [],
             "summary": [],

@@ -54,14 +54,19 @@ def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
         raise cli.UsageError(f"--source {args.source!r}: a corpus is named twice")
     return [
         Experiment(
-            tuple(sources) or (args.target,), args.target, modality, args.features or DEFAULT_FEATURES[modality]
+            tuple(sources) or (args.target,),
+            args.target,
+            modality,
+            args.features or DEFAULT_FEATURES[modality],
         )
     ]
 
 
 def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfig:
     cli = _cli()
-    methods = [m for value in (args.method or []) for m in cli._split_list(value)] or default_methods(registry)
+    methods = [m for value in (args.method or []) for m in cli._split_list(value)] or default_methods(
+        registry
+    )
     if not 0.0 < args.sim_scale <= 1.0:
         raise cli.UsageError(f"--sim-scale {args.sim_scale}: expected a number in (0, 1]")
     data_root = args.data_root or data_root_from_env()
@@ -80,7 +85,14 @@ def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfi
 
 
 def _cell_key(cell: dict[str, Any]) -> tuple:
-    return (cell["method"], tuple(cell["sources"]), cell["target"], cell["modality"], cell["features"], cell["seed"])
+    return (
+        cell["method"],
+        tuple(cell["sources"]),
+        cell["target"],
+        cell["modality"],
+        cell["features"],
+        cell["seed"],
+    )
 
 
 def run_bench_command(args: argparse.Namespace, registry: Registry, console: Console) -> int:
@@ -145,7 +157,8 @@ def corpus_summary(runner: BenchRunner) -> dict[str, Any]:
             "label_counts": corpus.label_counts(),
             "fingerprint": corpus.fingerprint,
             "problems": [
-                {"path": str(p.path), "reason": p.reason, "skipped": p.skipped} for p in runner.problems.get(name, [])
+                {"path": str(p.path), "reason": p.reason, "skipped": p.skipped}
+                for p in runner.problems.get(name, [])
             ],
         }
     return out

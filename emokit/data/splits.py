@@ -42,7 +42,7 @@ class SpeakerSplit:
 
 
 def _count(n: int, fraction: float) -> int:
-    return max(1, int(round(n * fraction)))
+    return max(1, round(n * fraction))
 
 
 def split_speakers(
