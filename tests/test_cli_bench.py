@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -224,3 +227,38 @@ def test_data_root_without_layout_says_what_was_expected(tmp_path: Path, capsys)
     assert code == cli.EXIT_USAGE
     err = " ".join(capsys.readouterr().err.split())
     assert str(tmp_path / "empty") in err and "expected" in err
+
+
+def _run_cli(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "emokit.cli", *argv], capture_output=True, text=True, cwd=cwd, env=env, timeout=900
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "source", "target", "modality"),
+    [
+        ("source-only", "sim-emodb", "sim-savee", "audio"),
+        ("finetune", "sim-savee", "sim-enterface", "visual"),
+    ],
+)
+def test_bench_end_to_end_on_tiny_simulated_corpora(
+    method: str, source: str, target: str, modality: str, tmp_path: Path
+) -> None:
+    result = _run_cli(
+        ["bench", "--method", method, "--source", source, "--target", target, "--modality", modality,
+         "--seeds", "2", "--sim-scale", "0.05", "--out", "out", "--option", "epochs=20"],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert f"{source} -> {target}" in out and "shared classes" in out
+    assert "±" in out  # UAR mean ± std over the seeds
+    data = json.loads(next((tmp_path / "out").glob("bench-*.json")).read_text())
+    assert data["status"] == "complete" and len(data["cells"]) == 2
+    for cell in data["cells"]:
+        target_split = cell["splits"][target]
+        assert not set(target_split["train"]) & set(target_split["test"])
+        assert 0.0 <= cell["scores"]["uar"] <= 1.0
+    assert data["config"]["sim_scale"] == 0.05

@@ -111,9 +111,11 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         path = Path(args.out) / f"bench-{stamp}-{'+'.join(config.methods)}.json"
         results = ResultFile(path, config.to_dict(), command=sys.argv)
+    kernels = results.data["kernel_backend"]
     console.print(
         f"emokit bench: {len(config.methods)} method(s) x {len(config.experiments)} experiment(s) x "
-        f"{len(config.seeds)} seed(s) = {total} cells; results -> {results.path}",
+        f"{len(config.seeds)} seed(s) = {total} cells; kernels: {kernels.get('backend')}; "
+        f"results -> {results.path}",
         highlight=False,
     )
     status, code = "complete", 0
