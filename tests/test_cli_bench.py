@@ -232,7 +232,12 @@ def test_data_root_without_layout_says_what_was_expected(tmp_path: Path, capsys)
 def _run_cli(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "emokit.cli", *argv], capture_output=True, text=True, cwd=cwd, env=env, timeout=900
+        [sys.executable, "-m", "emokit.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=900,
     )
 
 
@@ -247,8 +252,25 @@ def test_bench_end_to_end_on_tiny_simulated_corpora(
     method: str, source: str, target: str, modality: str, tmp_path: Path
 ) -> None:
     result = _run_cli(
-        ["bench", "--method", method, "--source", source, "--target", target, "--modality", modality,
-         "--seeds", "2", "--sim-scale", "0.05", "--out", "out", "--option", "epochs=20"],
+        [
+            "bench",
+            "--method",
+            method,
+            "--source",
+            source,
+            "--target",
+            target,
+            "--modality",
+            modality,
+            "--seeds",
+            "2",
+            "--sim-scale",
+            "0.05",
+            "--out",
+            "out",
+            "--option",
+            "epochs=20",
+        ],
         tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -53,6 +53,7 @@ class SimulatedCorpus(DatasetProvider):
             scale=context.sim_scale,
             seed=context.sim_seed,
             progress=context.progress,
+            force=context.regenerate,
         )
 
     def load(self, context: LoadContext) -> Corpus:
