@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--method", action="append", help="method name(s), comma-separated or repeated")
     bench.add_argument("--source", help="source corpus, or several comma-separated (in sequence)")
     bench.add_argument("--target", help="target corpus (default experiments when omitted)")
+    bench.add_argument(
+        "--matrix",
+        help="corpora A,B,C: every train -> test pair among them, within-corpus included (a matrix)",
+    )
     bench.add_argument("--modality", choices=["audio", "visual"], help="audio or visual")
     bench.add_argument("--features", help="feature extractor (default: egemaps for audio, face for visual)")
     bench.add_argument("--seeds", default="3", help="a count (3 -> seeds 0,1,2) or a list (0,5,7)")

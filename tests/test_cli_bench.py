@@ -284,3 +284,29 @@ def test_bench_end_to_end_on_tiny_simulated_corpora(
         assert not set(target_split["train"]) & set(target_split["test"])
         assert 0.0 <= cell["scores"]["uar"] <= 1.0
     assert data["config"]["sim_scale"] == 0.05
+
+
+def test_matrix_runs_every_train_test_pair(tones: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    args = _args(
+        "--matrix", "toy-a,toy-b", "--features", "toy-spectrum", "--method", "nearest-centroid",
+        "--seeds", "1", "--data-root", str(tones), "--out", str(tmp_path), "--quiet",
+    )  # fmt: skip
+    assert run_bench_command(args, _registry(), console) == 0
+    data = json.loads(next(tmp_path.glob("bench-*.json")).read_text())
+    pairs = {(tuple(c["sources"]), c["target"]) for c in data["cells"]}
+    assert pairs == {
+        (("toy-a",), "toy-a"),
+        (("toy-a",), "toy-b"),
+        (("toy-b",), "toy-a"),
+        (("toy-b",), "toy-b"),
+    }
+    text = console.export_text()
+    assert "test \\ train" in text  # the header of the train x test matrix
+
+
+def test_matrix_excludes_source_and_target(capsys) -> None:
+    assert cli.main(["bench", "--matrix", "sim-savee,sim-emodb", "--target", "sim-savee"]) == cli.EXIT_USAGE
+    assert "--matrix replaces --source and --target" in capsys.readouterr().err

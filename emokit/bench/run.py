@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.table import Table
 
 from emokit.bench.protocol import DEFAULT_FEATURES, BenchConfig, BenchRunner, Experiment
 from emokit.bench.report import RichReporter, confusion_table, summary_table
@@ -39,6 +40,15 @@ def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
     """The experiments that ``--source``, ``--target``, ``--modality`` and ``--features`` ask for."""
     cli = _cli()
     sources = cli._split_list(args.source)
+    if getattr(args, "matrix", None):
+        if sources or args.target:
+            raise cli.UsageError("--matrix replaces --source and --target; give one or the other")
+        corpora = cli._split_list(args.matrix)
+        if len(corpora) < 2 or len(set(corpora)) != len(corpora):
+            raise cli.UsageError(f"--matrix {args.matrix!r}: expected two or more distinct corpora")
+        modality = args.modality or "audio"
+        features = args.features or DEFAULT_FEATURES[modality]
+        return [Experiment((src,), tgt, modality, features) for src in corpora for tgt in corpora]
     if args.target is None:
         if sources:
             raise cli.UsageError("--source needs --target (the corpus to transfer into)")
@@ -136,6 +146,9 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
     if results.data["summary"]:
         console.print(summary_table(results.data["summary"], title=f"emokit bench ({status})"))
         console.print("UAR = unweighted average recall (balanced accuracy), mean ± std over seeds.")
+    if getattr(args, "matrix", None) and results.data["summary"]:
+        for table in matrix_tables(results.data["summary"], _cli()._split_list(args.matrix)):
+            console.print(table)
     if args.confusion:
         print_confusions(console, results.cells)
     if status == "interrupted":
@@ -174,3 +187,24 @@ def print_confusions(console: Console, cells: list[dict[str, Any]]) -> None:
     for (method, experiment, modality), group in groups.items():
         matrix = np.sum([np.asarray(c["scores"]["confusion"]) for c in group], axis=0).tolist()
         console.print(confusion_table(group[0]["classes"], matrix, f"{method}: {experiment} ({modality})"))
+
+
+def matrix_tables(summary: list[dict[str, Any]], corpora: list[str]) -> list[Table]:
+    """One train x test UAR table per method (rows: test corpus, columns: training corpus)."""
+    tables = []
+    for method in dict.fromkeys(row["method"] for row in summary):
+        cells = {row["experiment"]: row for row in summary if row["method"] == method}
+        table = Table(title=f"{method}: UAR % (rows: test corpus, columns: trained on)")
+        table.add_column("test \\ train", style="bold")
+        for source in corpora:
+            table.add_column(source, justify="right")
+        for target in corpora:
+            values = []
+            for source in corpora:
+                row = cells.get(f"{source} -> {target}")
+                values.append(
+                    f"{100 * row['uar']['mean']:.1f} ± {100 * row['uar']['std']:.1f}" if row else "-"
+                )
+            table.add_row(target, *values)
+        tables.append(table)
+    return tables
