@@ -310,3 +310,18 @@ def test_matrix_runs_every_train_test_pair(tones: Path, tmp_path: Path) -> None:
 def test_matrix_excludes_source_and_target(capsys) -> None:
     assert cli.main(["bench", "--matrix", "sim-savee,sim-emodb", "--target", "sim-savee"]) == cli.EXIT_USAGE
     assert "--matrix replaces --source and --target" in capsys.readouterr().err
+
+
+def test_data_prepare_and_info(tmp_path: Path, capsys) -> None:
+    cache = tmp_path / "cache"
+    argv = ["--scale", "0.05", "--cache-dir", str(cache)]
+    assert cli.main(["data", "prepare", "sim-emodb", *argv]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "sim-emodb: ready in" in out and str(cache) in out and "MB" in out
+    assert cli.main(["data", "info", "sim-emodb", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "boredom"[:5] in out and "modalities: audio; language: de" in out
+    assert cli.main(["data", "prepare", "emodb"]) == 0  # a real corpus: nothing to generate
+    assert "nothing to prepare" in capsys.readouterr().out
+    assert cli.main(["data", "info", "sim-nope"]) == cli.EXIT_USAGE
+    assert "unknown dataset 'sim-nope'" in capsys.readouterr().err

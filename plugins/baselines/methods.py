@@ -1,15 +1,24 @@
 """The baselines every transfer method is compared against.
 
 - ``source-only``: an MLP trained on the source corpora, selected on their validation speakers,
-  applied to the target as is (no target data at all).
+  applied to the target (no target labels).
 - ``target-only``: the same MLP trained on the target's training speakers only.
 - ``finetune``: the MLP trained on the sources, then every layer fine-tuned on the target's
   training speakers with a lower learning rate (selection on the target's validation speakers).
 - ``svm``: an RBF support-vector machine (scikit-learn) trained on the sources, its C chosen on the
   sources' validation speakers: the classic cross-corpus baseline of the SER literature.
 
-Options (``--option key=value``): ``epochs``, ``lr``, ``hidden`` (e.g. ``256x128``), ``dropout``,
-``finetune_lr``, ``svm_c`` (comma-separated grid).
+Feature normalisation (``--option norm=...``):
+
+- ``corpus`` (default): each corpus is z-scored with the statistics of its own training
+  speakers' features (no labels), the standard strategy of cross-corpus speech emotion
+  recognition (Schuller et al., 2010): it removes channel and speaker-pool offsets. The target's
+  test speakers are never used, not even unlabelled.
+- ``source``: one scaler fitted on the source training rows is applied to the target as is (the
+  strict variant that sees no target data at all).
+
+Other options: ``epochs``, ``lr``, ``hidden`` (e.g. ``256x128``), ``dropout``, ``finetune_lr``,
+``svm_c`` (comma-separated grid).
 """
 
 from __future__ import annotations
@@ -19,11 +28,40 @@ from sklearn.svm import SVC
 
 from emokit.bench import Method, TransferTask
 from emokit.bench.task import SplitData
-from emokit.training import Standardizer, make_mlp, predict, train_classifier, uar
+from emokit.training import Standardizer, make_mlp, predict, seed_everything, train_classifier, uar
 
 
 def _stack(parts: list[SplitData]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts])
+
+
+NORMALISATIONS = ("corpus", "source")
+
+
+def _norm(task: TransferTask) -> str:
+    value = str(task.options.get("norm", "corpus"))
+    if value not in NORMALISATIONS:
+        raise ValueError(f"option norm={value!r}: expected one of {', '.join(NORMALISATIONS)}")
+    return value
+
+
+def source_views(task: TransferTask) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Standardizer]:
+    """Source train X, y and validation X, y, normalised per ``norm``, and the target's scaler."""
+    if _norm(task) == "source":
+        Xtr, ytr = _stack([s.train for s in task.sources])
+        Xva, yva = _stack([s.val for s in task.sources])
+        scaler = Standardizer().fit(Xtr)
+        return scaler.transform(Xtr), ytr, scaler.transform(Xva), yva, scaler
+    train_parts, val_parts = [], []
+    for source in task.sources:
+        scaler = Standardizer().fit(source.train.X)
+        train_parts.append((scaler.transform(source.train.X), source.train.y))
+        val_parts.append((scaler.transform(source.val.X), source.val.y))
+    Xtr = np.concatenate([x for x, _ in train_parts])
+    Xva = np.concatenate([x for x, _ in val_parts])
+    ytr = np.concatenate([y for _, y in train_parts])
+    yva = np.concatenate([y for _, y in val_parts])
+    return Xtr, ytr, Xva, yva, Standardizer().fit(task.target.train.X)
 
 
 def _hidden(task: TransferTask) -> tuple[int, ...]:
@@ -48,6 +86,7 @@ class _MLPMethod(Method):
         seed_offset: int = 0,
     ):
         if model is None:
+            seed_everything(task.seed + seed_offset)  # the initial weights are part of the seeded run
             model = make_mlp(
                 train[0].shape[1], task.num_classes, _hidden(task), float(task.options.get("dropout", 0.3))
             )
@@ -69,16 +108,9 @@ class SourceOnly(_MLPMethod):
     uses_target_labels = False
 
     def run(self, task: TransferTask) -> np.ndarray:
-        Xtr, ytr = _stack([s.train for s in task.sources])
-        Xva, yva = _stack([s.val for s in task.sources])
-        scaler = Standardizer().fit(Xtr)
-        model = self._train(
-            task,
-            (scaler.transform(Xtr), ytr),
-            (scaler.transform(Xva), yva),
-            lr=float(task.options.get("lr", 1e-3)),
-        )
-        return predict(model, scaler.transform(task.target.test.X))
+        Xtr, ytr, Xva, yva, target_scaler = source_views(task)
+        model = self._train(task, (Xtr, ytr), (Xva, yva), lr=float(task.options.get("lr", 1e-3)))
+        return predict(model, target_scaler.transform(task.target.test.X))
 
 
 class TargetOnly(_MLPMethod):
@@ -102,15 +134,8 @@ class FineTune(_MLPMethod):
     description = "MLP trained on the sources, then fine-tuned on the target's training speakers"
 
     def run(self, task: TransferTask) -> np.ndarray:
-        Xs, ys = _stack([s.train for s in task.sources])
-        Xsv, ysv = _stack([s.val for s in task.sources])
-        source_scaler = Standardizer().fit(Xs)
-        model = self._train(
-            task,
-            (source_scaler.transform(Xs), ys),
-            (source_scaler.transform(Xsv), ysv),
-            lr=float(task.options.get("lr", 1e-3)),
-        )
+        Xs, ys, Xsv, ysv, _ = source_views(task)
+        model = self._train(task, (Xs, ys), (Xsv, ysv), lr=float(task.options.get("lr", 1e-3)))
         # The target is z-scored with its own training statistics: the network sees inputs on the
         # same scale it was trained on, whatever the target's recording channel did to them.
         t = task.target
@@ -132,10 +157,7 @@ class SourceSVM(Method):
     uses_target_labels = False
 
     def run(self, task: TransferTask) -> np.ndarray:
-        Xtr, ytr = _stack([s.train for s in task.sources])
-        Xva, yva = _stack([s.val for s in task.sources])
-        scaler = Standardizer().fit(Xtr)
-        Xtr, Xva = scaler.transform(Xtr), scaler.transform(Xva)
+        Xtr, ytr, Xva, yva, target_scaler = source_views(task)
         grid = [float(c) for c in str(task.options.get("svm_c", "0.1,1,10")).split(",")]
         best, best_uar = None, -1.0
         for c in grid:
@@ -145,4 +167,4 @@ class SourceSVM(Method):
             if score > best_uar:
                 best, best_uar = model, score
         assert best is not None
-        return best.predict(scaler.transform(task.target.test.X)).astype(np.int64)
+        return best.predict(target_scaler.transform(task.target.test.X)).astype(np.int64)
