@@ -7,7 +7,7 @@ import pytest
 
 from emokit.bench.metrics import score, summarise
 from emokit.data.labels import COMMON_LABELS, UnknownLabelError, harmonise, shared_labels
-from emokit.data.splits import SpeakerSplit, SplitError, split_speakers
+from emokit.data.splits import SpeakerSplit, SplitError, split_speakers, validation_rows
 
 
 @pytest.mark.parametrize("n_speakers", [3, 4, 10, 42])
@@ -16,7 +16,9 @@ def test_no_speaker_crosses_splits(n_speakers: int, seed: int) -> None:
     speakers = [f"s{i}" for i in range(n_speakers) for _ in range(5)]
     split = split_speakers(speakers, seed=seed)
     train, val, test = set(split.train), set(split.val), set(split.test)
-    assert train and val and test
+    assert train and test
+    # validation speakers only where at least 3 training speakers remain beside them
+    assert bool(val) == (n_speakers >= 5)
     assert not (train & val) and not (train & test) and not (val & test)
     assert train | val | test == set(speakers)
 
@@ -25,6 +27,22 @@ def test_split_is_seeded_and_varies() -> None:
     speakers = [f"s{i}" for i in range(10)]
     assert split_speakers(speakers, seed=3) == split_speakers(speakers, seed=3)
     assert len({split_speakers(speakers, seed=s).test for s in range(10)}) > 1
+
+
+def test_four_speaker_corpus_keeps_three_training_speakers() -> None:
+    split = split_speakers(["DC", "JE", "JK", "KL"], seed=0)
+    assert len(split.train) == 3 and len(split.test) == 1 and split.val == ()
+    source = split_speakers(["DC", "JE", "JK", "KL"], seed=0, with_test=False)
+    assert len(source.train) == 3 and len(source.val) == 1
+
+
+def test_validation_rows_are_stratified_and_seeded() -> None:
+    labels = np.array(["a"] * 10 + ["b"] * 5 + ["c"] * 1)
+    mask = validation_rows(labels, seed=3)
+    assert mask[labels == "a"].sum() == 2 and mask[labels == "b"].sum() == 1
+    assert mask[labels == "c"].sum() == 0  # a single row stays in training
+    assert np.array_equal(mask, validation_rows(labels, seed=3))
+    assert not np.array_equal(mask, validation_rows(labels, seed=4))
 
 
 def test_source_split_has_no_test() -> None:

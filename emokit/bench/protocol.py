@@ -21,7 +21,7 @@ from emokit.bench.task import CorpusSplits, SplitData, TransferTask
 from emokit.data.corpus import Corpus, LoadProblem
 from emokit.data.datasets import LoadContext
 from emokit.data.labels import label_index, shared_labels
-from emokit.data.splits import SpeakerSplit, split_speakers
+from emokit.data.splits import SpeakerSplit, split_speakers, validation_rows
 from emokit.features.cache import compute_features
 from emokit.registry import Registry
 
@@ -244,7 +244,7 @@ class BenchRunner:
         target = self.features(exp.target, exp.modality, exp.features)
         keep = np.isin(target.labels, classes)
         split = split_speakers(target.speakers[keep], seed=seed, corpus=exp.target)
-        target_splits = _splits_of(target, keep, split, classes)
+        target_splits = _splits_of(target, keep, split, classes, seed)
         splits_used = {exp.target: _split_dict(split)}
         sources = []
         for name in exp.sources:
@@ -255,7 +255,7 @@ class BenchRunner:
             data = self.features(name, exp.modality, exp.features)
             keep_s = np.isin(data.labels, classes)
             s_split = split_speakers(data.speakers[keep_s], seed=seed, with_test=False, corpus=name)
-            sources.append(_splits_of(data, keep_s, s_split, classes))
+            sources.append(_splits_of(data, keep_s, s_split, classes, seed))
             splits_used[name] = _split_dict(s_split)
         task = TransferTask(
             classes=classes,
@@ -319,15 +319,27 @@ class BenchRunner:
 
 
 def _splits_of(
-    data: CorpusFeatures, keep: np.ndarray, split: SpeakerSplit, classes: list[str]
+    data: CorpusFeatures, keep: np.ndarray, split: SpeakerSplit, classes: list[str], seed: int
 ) -> CorpusSplits:
-    def part(speakers: tuple[str, ...]) -> SplitData:
-        return data.subset(keep & np.isin(data.speakers, list(speakers)), classes)
+    def part(mask: np.ndarray) -> SplitData:
+        return data.subset(keep & mask, classes)
 
-    return CorpusSplits(
-        train=part(split.train), val=part(split.val), test=part(split.test) if split.test else None
-    )
+    train = np.isin(data.speakers, list(split.train))
+    if split.val:
+        val = np.isin(data.speakers, list(split.val))
+    else:  # too few speakers for validation speakers: hold out training speakers' utterances
+        val = np.zeros(len(train), dtype=bool)
+        rows = np.flatnonzero(train & keep)
+        val[rows[validation_rows(data.labels[rows], seed=seed)]] = True
+        train &= ~val
+    test = part(np.isin(data.speakers, list(split.test))) if split.test else None
+    return CorpusSplits(train=part(train), val=part(val), test=test)
 
 
-def _split_dict(split: SpeakerSplit) -> dict[str, list[str]]:
-    return {"train": list(split.train), "val": list(split.val), "test": list(split.test)}
+def _split_dict(split: SpeakerSplit) -> dict[str, Any]:
+    return {
+        "train": list(split.train),
+        "val": list(split.val),
+        "test": list(split.test),
+        "val_from": "val speakers" if split.val else "20% of the training speakers' utterances",
+    }

@@ -53,11 +53,18 @@ def split_speakers(
     val_fraction: float = 0.2,
     with_test: bool = True,
     corpus: str = "corpus",
+    min_train_speakers: int = 3,
 ) -> SpeakerSplit:
     """Split ``speakers`` at random (seeded) into train, validation and (optionally) test.
 
     Each part gets at least one speaker; the fractions are of all speakers. A target corpus is
     split three ways; a source corpus (``with_test=False``) into train and validation only.
+
+    A corpus too small to keep ``min_train_speakers`` training speakers beside a validation
+    speaker (SAVEE has four speakers in all) gets no validation speakers (``val == ()``): its
+    validation rows are then carved from the training speakers' utterances
+    (:func:`validation_rows`), since two training speakers are too few to learn anything that
+    generalises to a new speaker. Train and test speakers stay disjoint either way.
 
     Raises:
         SplitError: fewer speakers than parts (3 with a test split, 2 without), naming ``corpus``.
@@ -85,7 +92,27 @@ def split_speakers(
             n_val -= 1
         else:  # pragma: no cover - excluded by the speaker-count check above
             raise SplitError(f"{corpus}: cannot split {n} speakers")
+    if n - n_test - n_val < min_train_speakers:
+        n_val = 0
     test = tuple(sorted(shuffled[:n_test]))
     val = tuple(sorted(shuffled[n_test : n_test + n_val]))
     train = tuple(sorted(shuffled[n_test + n_val :]))
     return SpeakerSplit(train=train, val=val, test=test)
+
+
+def validation_rows(labels: np.ndarray, *, seed: int, fraction: float = 0.2) -> np.ndarray:
+    """A seeded, class-stratified boolean mask picking ``fraction`` of the rows for validation.
+
+    Used when a split has no validation speakers (see :func:`split_speakers`): every class keeps
+    at least one training row and, where it has two or more rows, gives one to validation.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        if len(rows) < 2:
+            continue
+        take = min(len(rows) - 1, max(1, round(len(rows) * fraction)))
+        mask[rng.choice(rows, size=take, replace=False)] = True
+    return mask
