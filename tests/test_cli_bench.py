@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import toy_plugin
+from cli_runner import run_emokit
 from toy_plugin import write_tone_corpora
 
 from emokit import cli, hookimpl
@@ -230,15 +229,7 @@ def test_data_root_without_layout_says_what_was_expected(tmp_path: Path, capsys)
 
 
 def _run_cli(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "emokit.cli", *argv],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=900,
-    )
+    return run_emokit(argv, cwd)
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from cli_runner import run_emokit
 
 from emokit import hookspecs
 from emokit.registry import Registry, UnknownNameError
@@ -115,15 +115,7 @@ def tone_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _emokit(args: list[str], site: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200", **env}
-    return subprocess.run(
-        [sys.executable, "-m", "emokit.cli", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    return run_emokit(args, tmp_path, timeout=300, PYTHONPATH=str(site), **env)
 
 
 def test_every_hook_is_documented() -> None:

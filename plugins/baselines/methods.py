@@ -104,7 +104,7 @@ class _MLPMethod(Method):
 
 class SourceOnly(_MLPMethod):
     name = "source-only"
-    description = "MLP trained on the source corpora only, applied to the target unchanged"
+    description = "MLP trained on the source corpora only (no target labels), applied to the target"
     uses_target_labels = False
 
     def run(self, task: TransferTask) -> np.ndarray:
