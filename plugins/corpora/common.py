@@ -13,7 +13,7 @@ import os
 import re
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -50,6 +50,7 @@ class ReadResult:
     utterances: list[Utterance] = field(default_factory=list)
     problems: list[LoadProblem] = field(default_factory=list)
     accepted: list[Path] = field(default_factory=list)
+    _wav_ids: dict[str, Path] = field(default_factory=dict, repr=False)
 
     def skip(self, path: Path, reason: str) -> None:
         """Report ``path`` as left out."""
@@ -58,6 +59,24 @@ class ReadResult:
     def warn(self, path: Path, reason: str) -> None:
         """Report ``path`` as used despite ``reason``; the reason says what was accepted."""
         self.problems.append(LoadProblem(path=path, reason=reason, skipped=False))
+
+    def add_wav(self, path: Path, utterance: Utterance) -> None:
+        """Add ``utterance``, read from the WAV ``path``, with the sample rate of its header.
+
+        A WAV whose id was already added is reported as a duplicate, and one whose header cannot
+        be read is reported as unreadable; both are skipped.
+        """
+        if path.stem in self._wav_ids:
+            self.skip(path, f"duplicate of {self._wav_ids[path.stem]} (same utterance id)")
+            return
+        try:
+            rate = probe_wav(path)
+        except MediaProblem as exc:
+            self.skip(path, str(exc))
+            return
+        self.utterances.append(replace(utterance, sample_rate=rate))
+        self.accepted.append(path)
+        self._wav_ids[path.stem] = path
 
 
 # -- names and folders -----------------------------------------------------------------------

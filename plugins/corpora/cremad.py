@@ -16,12 +16,10 @@ from pathlib import Path
 from emokit.data.corpus import Utterance
 
 from .common import (
-    MediaProblem,
     ReadResult,
     RealCorpusProvider,
     child_dir,
     corpus_label,
-    probe_wav,
     walk_files,
 )
 
@@ -53,7 +51,6 @@ class CremadProvider(RealCorpusProvider):
         genders = self._genders(folder, result)
         audio_dir = child_dir(folder, AUDIO_DIR)
         assert audio_dir is not None  # has_layout checked it
-        seen: dict[str, Path] = {}
         for path in walk_files(audio_dir):
             if path.suffix.lower() != ".wav":
                 continue
@@ -68,15 +65,8 @@ class CremadProvider(RealCorpusProvider):
                     f"unknown emotion {match['emotion']!r}; expected one of ANG, DIS, FEA, HAP, NEU, SAD",
                 )
                 continue
-            if path.stem in seen:
-                result.skip(path, f"duplicate of {seen[path.stem]} (same utterance id)")
-                continue
-            try:
-                rate = probe_wav(path)
-            except MediaProblem as exc:
-                result.skip(path, str(exc))
-                continue
-            result.utterances.append(
+            result.add_wav(
+                path,
                 Utterance(
                     id=path.stem,
                     speaker=match["actor"],
@@ -85,11 +75,8 @@ class CremadProvider(RealCorpusProvider):
                     audio_path=path,
                     sentence=match["sentence"],
                     gender=genders.get(match["actor"]),
-                    sample_rate=rate,
-                )
+                ),
             )
-            result.accepted.append(path)
-            seen[path.stem] = path
         return result
 
     def _genders(self, folder: Path, result: ReadResult) -> dict[str, str]:

@@ -13,12 +13,10 @@ from pathlib import Path
 from emokit.data.corpus import Utterance
 
 from .common import (
-    MediaProblem,
     ReadResult,
     RealCorpusProvider,
     child_dir,
     corpus_label,
-    probe_wav,
     walk_files,
 )
 
@@ -59,7 +57,6 @@ class EmodbProvider(RealCorpusProvider):
         result = ReadResult()
         wav_dir = child_dir(folder, WAV_DIR)
         assert wav_dir is not None  # has_layout checked it
-        seen: dict[str, Path] = {}
         for path in walk_files(wav_dir):
             if path.suffix.lower() != ".wav":
                 continue
@@ -76,16 +73,9 @@ class EmodbProvider(RealCorpusProvider):
             if label is None:
                 result.skip(path, f"unknown emotion letter {emotion!r}; expected one of W, L, E, A, F, T, N")
                 continue
-            if path.stem in seen:
-                result.skip(path, f"duplicate of {seen[path.stem]} (same utterance id)")
-                continue
-            try:
-                rate = probe_wav(path)
-            except MediaProblem as exc:
-                result.skip(path, str(exc))
-                continue
             speaker = match["speaker"]
-            result.utterances.append(
+            result.add_wav(
+                path,
                 Utterance(
                     id=path.stem,
                     speaker=speaker,
@@ -94,9 +84,6 @@ class EmodbProvider(RealCorpusProvider):
                     audio_path=path,
                     sentence=match["text"],
                     gender=GENDERS.get(speaker),
-                    sample_rate=rate,
-                )
+                ),
             )
-            result.accepted.append(path)
-            seen[path.stem] = path
         return result
