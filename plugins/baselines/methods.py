@@ -101,6 +101,27 @@ class _MLPMethod(Method):
         )
         return model
 
+    def _train_on_target(
+        self, task: TransferTask, *, lr: float, model=None, seed_offset: int = 0
+    ) -> np.ndarray:
+        """Train (or go on training ``model``) on the target's training speakers, selecting on its
+        validation speakers; return predictions for its test speakers.
+
+        The target is z-scored with its own training statistics, so a network trained on the
+        sources sees inputs on the scale it learned, whatever the target's channel did to them.
+        """
+        t = task.target
+        scaler = Standardizer().fit(t.train.X)
+        model = self._train(
+            task,
+            (scaler.transform(t.train.X), t.train.y),
+            (scaler.transform(t.val.X), t.val.y),
+            lr=lr,
+            model=model,
+            seed_offset=seed_offset,
+        )
+        return predict(model, scaler.transform(t.test.X))
+
 
 class SourceOnly(_MLPMethod):
     name = "source-only"
@@ -118,15 +139,7 @@ class TargetOnly(_MLPMethod):
     description = "MLP trained on the target's training speakers only (no transfer)"
 
     def run(self, task: TransferTask) -> np.ndarray:
-        t = task.target
-        scaler = Standardizer().fit(t.train.X)
-        model = self._train(
-            task,
-            (scaler.transform(t.train.X), t.train.y),
-            (scaler.transform(t.val.X), t.val.y),
-            lr=float(task.options.get("lr", 1e-3)),
-        )
-        return predict(model, scaler.transform(t.test.X))
+        return self._train_on_target(task, lr=float(task.options.get("lr", 1e-3)))
 
 
 class FineTune(_MLPMethod):
@@ -136,19 +149,9 @@ class FineTune(_MLPMethod):
     def run(self, task: TransferTask) -> np.ndarray:
         Xs, ys, Xsv, ysv, _ = source_views(task)
         model = self._train(task, (Xs, ys), (Xsv, ysv), lr=float(task.options.get("lr", 1e-3)))
-        # The target is z-scored with its own training statistics: the network sees inputs on the
-        # same scale it was trained on, whatever the target's recording channel did to them.
-        t = task.target
-        target_scaler = Standardizer().fit(t.train.X)
-        model = self._train(
-            task,
-            (target_scaler.transform(t.train.X), t.train.y),
-            (target_scaler.transform(t.val.X), t.val.y),
-            lr=float(task.options.get("finetune_lr", 3e-4)),
-            model=model,
-            seed_offset=1,
+        return self._train_on_target(
+            task, lr=float(task.options.get("finetune_lr", 3e-4)), model=model, seed_offset=1
         )
-        return predict(model, target_scaler.transform(t.test.X))
 
 
 class SourceSVM(Method):
