@@ -32,14 +32,27 @@ TORCH_LIBRARY(emokit, m) {
   // No tensor argument, hence nothing to dispatch on: a catch-all kernel.
   m.def("backend_info() -> str", &emokit::backend_info);
   m.def("module_counts(Tensor idx, int num_modules) -> Tensor");
+  // The multi-path layer (contract in multipath.h). Autograd and fake (meta) kernels are registered
+  // from Python, in emokit/kernels/extension.py, as pytorch/extension-cpp does.
+  m.def("multipath_linear(Tensor x, Tensor weight, Tensor bias, Tensor idx) -> Tensor");
+  m.def("multipath_linear_train(Tensor x, Tensor weight, Tensor bias, Tensor idx) -> (Tensor, Tensor)");
+  m.def(
+      "multipath_linear_backward(Tensor grad_y, Tensor x, Tensor weight, Tensor bias, Tensor idx, "
+      "Tensor? act, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(emokit, CPU, m) {
   m.impl("module_counts", &emokit::module_counts_cpu);
+  m.impl("multipath_linear", &emokit::multipath_linear_cpu);
+  m.impl("multipath_linear_train", &emokit::multipath_linear_train_cpu);
+  m.impl("multipath_linear_backward", &emokit::multipath_linear_backward_cpu);
 }
 
 #ifdef WITH_CUDA
 TORCH_LIBRARY_IMPL(emokit, CUDA, m) {
   m.impl("module_counts", &emokit::module_counts_cuda);
+  m.impl("multipath_linear", &emokit::multipath_linear_cuda);
+  m.impl("multipath_linear_train", &emokit::multipath_linear_train_cuda);
+  m.impl("multipath_linear_backward", &emokit::multipath_linear_backward_cuda);
 }
 #endif

@@ -1,0 +1,290 @@
+// CPU kernels of emokit::multipath_linear, multipath_linear_train and multipath_linear_backward
+// (contract and plan in multipath.h).
+//
+// The GEMMs are ATen's (MKL/oneDNN sgemm, multi-threaded); what this file adds is the work the
+// fallback cannot avoid doing per (path, slot): rows are grouped by module so each module costs one
+// GEMM, a shared input is multiplied once per module, and bias, ReLU and the sum over slots run as
+// one epilogue pass over the GEMM's output (parallel over the batch rows).
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "multipath.h"
+
+namespace emokit {
+
+namespace {
+
+// Rows of B per parallel chunk in the epilogues: each row is Dout or Din numbers per pair.
+constexpr int64_t kRowGrain = 16;
+
+struct Dims {
+  bool shared;  // x is [B, Din], one input for every path
+  int64_t paths, batch, din, dout, modules, slots;
+};
+
+Dims dims_of(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& idx) {
+  const bool shared = x.dim() == 2;
+  return Dims{shared,          idx.size(0),    shared ? x.size(0) : x.size(1), x.size(-1),
+              weight.size(1), weight.size(0), idx.size(1)};
+}
+
+// act[r] = relu(act[r] + bias) for the `rows` rows of act, in place.
+template <typename scalar_t>
+void bias_relu_(scalar_t* act, const scalar_t* bias, int64_t rows, int64_t dout) {
+  at::parallel_for(0, rows, kRowGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      scalar_t* row = act + r * dout;
+      for (int64_t o = 0; o < dout; ++o) {
+        row[o] = std::max(row[o] + bias[o], scalar_t(0));
+      }
+    }
+  });
+}
+
+// Shared input: y[path[j], b] += act[b] for each pair j of one module.
+template <typename scalar_t>
+void add_shared_(scalar_t* y, const scalar_t* act, const int64_t* path, int64_t pairs, const Dims& d) {
+  at::parallel_for(0, d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t j = 0; j < pairs; ++j) {
+      for (int64_t b = begin; b < end; ++b) {
+        scalar_t* dst = y + (path[j] * d.batch + b) * d.dout;
+        const scalar_t* src = act + b * d.dout;
+        for (int64_t o = 0; o < d.dout; ++o) {
+          dst[o] += src[o];
+        }
+      }
+    }
+  });
+}
+
+// Per-path input, the fused epilogue: out holds x[path[j]] @ W.T for the module's pairs, pair-major;
+// out = relu(out + bias) (kept as the activations) and y[path[j]] += out. Parallel over b, so that
+// two pairs of one path (a module repeated in two slots) never write y's row at the same time.
+template <typename scalar_t>
+void bias_relu_scatter_(scalar_t* y, scalar_t* out, const scalar_t* bias, const int64_t* path, int64_t pairs,
+                        const Dims& d) {
+  at::parallel_for(0, d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t j = 0; j < pairs; ++j) {
+      for (int64_t b = begin; b < end; ++b) {
+        scalar_t* row = out + (j * d.batch + b) * d.dout;
+        scalar_t* dst = y + (path[j] * d.batch + b) * d.dout;
+        for (int64_t o = 0; o < d.dout; ++o) {
+          const scalar_t v = std::max(row[o] + bias[o], scalar_t(0));
+          row[o] = v;
+          dst[o] += v;
+        }
+      }
+    }
+  });
+}
+
+at::Tensor index_tensor(const int64_t* begin, int64_t n) {
+  return at::from_blob(const_cast<int64_t*>(begin), {n}, at::TensorOptions().dtype(at::kLong)).clone();
+}
+
+// The forward of both ops; act is defined only for multipath_linear_train (layouts in multipath.h).
+at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                        const at::Tensor& idx, at::Tensor* act) {
+  const Dims d = dims_of(x, weight, idx);
+  const ModulePlan plan = make_module_plan(idx, d.modules);
+  at::Tensor y = at::zeros({d.paths, d.batch, d.dout}, x.options());
+  if (act != nullptr) {
+    // Rows the plan writes are filled below; the others (unused modules, or the tail after the last
+    // active pair) are zeroed here, so the result is fully defined.
+    *act = at::empty({d.shared ? d.modules : d.paths * d.slots, d.batch, d.dout}, x.options());
+    if (d.shared) {
+      for (int64_t m = 0; m < d.modules; ++m) {
+        if (plan.count(m) == 0) {
+          (*act)[m].zero_();
+        }
+      }
+    } else {
+      act->narrow(0, plan.active(), act->size(0) - plan.active()).zero_();
+    }
+  }
+  if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
+    return y;
+  }
+  int64_t widest = 0;
+  for (int64_t m = 0; m < d.modules; ++m) {
+    widest = std::max(widest, plan.count(m));
+  }
+  // Scratch space reused by every module: its GEMM output (unless it goes straight into act) and,
+  // for a per-path input, its gathered input rows.
+  at::Tensor out_buf = act ? at::Tensor() : at::empty({d.shared ? d.batch : widest * d.batch, d.dout}, x.options());
+  const at::Tensor x_rows = d.shared ? x : x.view({d.paths, d.batch * d.din});
+  at::Tensor gather_buf = d.shared ? at::Tensor() : at::empty({widest, d.batch * d.din}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "emokit_multipath_linear_cpu", [&] {
+    scalar_t* y_ptr = y.data_ptr<scalar_t>();
+    for (int64_t m = 0; m < d.modules; ++m) {
+      const int64_t n = plan.count(m);
+      if (n == 0) {
+        continue;
+      }
+      const int64_t first = plan.offsets[m];
+      const at::Tensor w_t = weight[m].t();
+      const scalar_t* b_ptr = bias[m].const_data_ptr<scalar_t>();
+      if (d.shared) {
+        at::Tensor out = act ? (*act)[m] : out_buf;
+        at::mm_out(out, x, w_t);
+        bias_relu_(out.data_ptr<scalar_t>(), b_ptr, d.batch, d.dout);
+        add_shared_(y_ptr, out.const_data_ptr<scalar_t>(), plan.path.data() + first, n, d);
+      } else {
+        at::Tensor rows = gather_buf.narrow(0, 0, n);
+        at::index_select_out(rows, x_rows, 0, index_tensor(plan.path.data() + first, n));
+        at::Tensor out = act ? act->narrow(0, first, n).view({n * d.batch, d.dout})
+                             : out_buf.narrow(0, 0, n * d.batch);
+        at::mm_out(out, rows.view({n * d.batch, d.din}), w_t);
+        bias_relu_scatter_(y_ptr, out.data_ptr<scalar_t>(), b_ptr, plan.path.data() + first, n, d);
+      }
+    }
+  });
+  return y;
+}
+
+}  // namespace
+
+at::Tensor multipath_linear_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                const at::Tensor& idx) {
+  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
+  check_multipath_args(x, weight, bias, idx, "multipath_linear");
+  return forward_impl(x, weight, bias, idx, nullptr);
+}
+
+std::tuple<at::Tensor, at::Tensor> multipath_linear_train_cpu(const at::Tensor& x, const at::Tensor& weight,
+                                                              const at::Tensor& bias, const at::Tensor& idx) {
+  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
+  check_multipath_args(x, weight, bias, idx, "multipath_linear_train");
+  at::Tensor act;
+  at::Tensor y = forward_impl(x, weight, bias, idx, &act);
+  return {y, act};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> multipath_linear_backward_cpu(
+    const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+    const at::Tensor& idx, const std::optional<at::Tensor>& act_in, std::array<bool, 3> output_mask) {
+  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
+  constexpr const char* op = "multipath_linear_backward";
+  check_multipath_args(x, weight, bias, idx, op);
+  const Dims d = dims_of(x, weight, idx);
+  TORCH_CHECK_TYPE(grad_y.scalar_type() == x.scalar_type(), "emokit.", op, ": grad_y must have x's dtype");
+  TORCH_CHECK_VALUE(grad_y.sizes() == at::IntArrayRef({d.paths, d.batch, d.dout}) && grad_y.is_contiguous(),
+                    "emokit.", op, ": grad_y must be a contiguous [", d.paths, ", ", d.batch, ", ", d.dout,
+                    "] tensor, got shape ", grad_y.sizes());
+  at::Tensor act;
+  if (act_in.has_value() && act_in->defined()) {
+    act = *act_in;
+    const int64_t rows = d.shared ? d.modules : d.paths * d.slots;
+    TORCH_CHECK_VALUE(act.sizes() == at::IntArrayRef({rows, d.batch, d.dout}) && act.is_contiguous() &&
+                          act.scalar_type() == x.scalar_type(),
+                      "emokit.", op, ": act must be the contiguous [", rows, ", ", d.batch, ", ", d.dout,
+                      "] activations of multipath_linear_train, got shape ", act.sizes());
+  } else {
+    forward_impl(x, weight, bias, idx, &act);  // recompute: the ReLU masks are not in y
+  }
+  const auto [need_x, need_w, need_b] = output_mask;
+  const at::Tensor empty = at::empty({0}, x.options());
+  at::Tensor grad_x = need_x ? at::zeros_like(x) : empty;
+  at::Tensor grad_w = need_w ? at::zeros_like(weight) : empty;
+  at::Tensor grad_b = need_b ? at::zeros_like(bias) : empty;
+  const ModulePlan plan = make_module_plan(idx, d.modules);
+  if (plan.active() == 0 || d.batch == 0 || d.dout == 0 || !(need_x || need_w || need_b)) {
+    return {grad_x, grad_w, grad_b};
+  }
+  int64_t widest = 0;
+  for (int64_t m = 0; m < d.modules; ++m) {
+    widest = std::max(widest, plan.count(m));
+  }
+  const int64_t g_rows = d.shared ? d.batch : widest * d.batch;
+  at::Tensor g_buf = at::empty({g_rows, d.dout}, x.options());
+  at::Tensor gx_buf = (need_x && !d.shared) ? at::empty({g_rows, d.din}, x.options()) : at::Tensor();
+  const at::Tensor x_rows = d.shared ? x : x.view({d.paths, d.batch * d.din});
+  at::Tensor gather_buf = (need_w && !d.shared) ? at::empty({widest, d.batch * d.din}, x.options()) : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "emokit_multipath_linear_backward_cpu", [&] {
+    const scalar_t* gy = grad_y.const_data_ptr<scalar_t>();
+    for (int64_t m = 0; m < d.modules; ++m) {
+      const int64_t n = plan.count(m);
+      if (n == 0) {
+        continue;
+      }
+      const int64_t* path = plan.path.data() + plan.offsets[m];
+      at::Tensor g = g_buf.narrow(0, 0, d.shared ? d.batch : n * d.batch);
+      scalar_t* g_ptr = g.data_ptr<scalar_t>();
+      if (d.shared) {
+        // G = mask * sum over the module's pairs of grad_y[p]: the activation is the same for all.
+        const scalar_t* a = act[m].const_data_ptr<scalar_t>();
+        at::parallel_for(0, d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
+          for (int64_t b = begin; b < end; ++b) {
+            scalar_t* row = g_ptr + b * d.dout;
+            std::fill(row, row + d.dout, scalar_t(0));
+            for (int64_t j = 0; j < n; ++j) {
+              const scalar_t* src = gy + (path[j] * d.batch + b) * d.dout;
+              for (int64_t o = 0; o < d.dout; ++o) {
+                row[o] += src[o];
+              }
+            }
+            const scalar_t* a_row = a + b * d.dout;
+            for (int64_t o = 0; o < d.dout; ++o) {
+              row[o] = a_row[o] > scalar_t(0) ? row[o] : scalar_t(0);
+            }
+          }
+        });
+        if (need_w) {
+          at::Tensor gw = grad_w[m];
+          at::mm_out(gw, g.t(), x);
+        }
+        if (need_x) {
+          grad_x.addmm_(g, weight[m]);
+        }
+      } else {
+        // G[j, b] = grad_y[path[j], b] * (act > 0), pair-major like the forward's GEMM output.
+        const scalar_t* a = act.narrow(0, plan.offsets[m], n).const_data_ptr<scalar_t>();
+        at::parallel_for(0, n * d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) {
+            const int64_t j = r / d.batch, b = r % d.batch;
+            const scalar_t* src = gy + (path[j] * d.batch + b) * d.dout;
+            const scalar_t* a_row = a + r * d.dout;
+            scalar_t* row = g_ptr + r * d.dout;
+            for (int64_t o = 0; o < d.dout; ++o) {
+              row[o] = a_row[o] > scalar_t(0) ? src[o] : scalar_t(0);
+            }
+          }
+        });
+        if (need_w) {
+          at::Tensor rows = gather_buf.narrow(0, 0, n);
+          at::index_select_out(rows, x_rows, 0, index_tensor(path, n));
+          at::Tensor gw = grad_w[m];
+          at::mm_out(gw, g.t(), rows.view({n * d.batch, d.din}));
+        }
+        if (need_x) {
+          at::Tensor gx = gx_buf.narrow(0, 0, n * d.batch);
+          at::mm_out(gx, g, weight[m]);
+          const scalar_t* gx_ptr = gx.const_data_ptr<scalar_t>();
+          scalar_t* dst_base = grad_x.data_ptr<scalar_t>();
+          at::parallel_for(0, d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
+            for (int64_t j = 0; j < n; ++j) {  // pairs in order: one path may own two of them
+              for (int64_t b = begin; b < end; ++b) {
+                scalar_t* dst = dst_base + (path[j] * d.batch + b) * d.din;
+                const scalar_t* src = gx_ptr + (j * d.batch + b) * d.din;
+                for (int64_t i = 0; i < d.din; ++i) {
+                  dst[i] += src[i];
+                }
+              }
+            }
+          });
+        }
+      }
+      if (need_b) {
+        at::Tensor gb = grad_b[m];
+        at::sum_out(gb, g, 0);
+      }
+    }
+  });
+  return {grad_x, grad_w, grad_b};
+}
+
+}  // namespace emokit
