@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/LegacyTypeDispatch.h>
 
 #include <algorithm>
 #include <cstring>
@@ -32,58 +33,92 @@ Dims dims_of(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& id
               weight.size(1), weight.size(0), idx.size(1)};
 }
 
-// act[r] = relu(act[r] + bias) for the `rows` rows of act, in place.
-template <typename scalar_t>
-void bias_relu_(scalar_t* act, const scalar_t* bias, int64_t rows, int64_t dout) {
-  at::parallel_for(0, rows, kRowGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      scalar_t* row = act + r * dout;
-      for (int64_t o = 0; o < dout; ++o) {
-        row[o] = std::max(row[o] + bias[o], scalar_t(0));
-      }
-    }
-  });
-}
-
-// Shared input: y[path[j], b] += act[b] for each pair j of one module.
-template <typename scalar_t>
-void add_shared_(scalar_t* y, const scalar_t* act, const int64_t* path, int64_t pairs, const Dims& d) {
-  at::parallel_for(0, d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t j = 0; j < pairs; ++j) {
-      for (int64_t b = begin; b < end; ++b) {
-        scalar_t* dst = y + (path[j] * d.batch + b) * d.dout;
-        const scalar_t* src = act + b * d.dout;
-        for (int64_t o = 0; o < d.dout; ++o) {
-          dst[o] += src[o];
-        }
-      }
-    }
-  });
-}
-
-// Per-path input, the fused epilogue: out holds x[path[j]] @ W.T for the module's pairs, pair-major;
-// out = relu(out + bias) (kept as the activations) and y[path[j]] += out. Parallel over b, so that
-// two pairs of one path (a module repeated in two slots) never write y's row at the same time.
-template <typename scalar_t>
-void bias_relu_scatter_(scalar_t* y, scalar_t* out, const scalar_t* bias, const int64_t* path, int64_t pairs,
-                        const Dims& d) {
-  at::parallel_for(0, d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t j = 0; j < pairs; ++j) {
-      for (int64_t b = begin; b < end; ++b) {
-        scalar_t* row = out + (j * d.batch + b) * d.dout;
-        scalar_t* dst = y + (path[j] * d.batch + b) * d.dout;
-        for (int64_t o = 0; o < d.dout; ++o) {
-          const scalar_t v = std::max(row[o] + bias[o], scalar_t(0));
-          row[o] = v;
-          dst[o] += v;
-        }
-      }
-    }
-  });
-}
-
 at::Tensor index_tensor(const int64_t* begin, int64_t n) {
   return at::from_blob(const_cast<int64_t*>(begin), {n}, at::TensorOptions().dtype(at::kLong)).clone();
+}
+
+// Rows aimed at per GEMM in the tiled forward: enough for sgemm to run near its peak, few enough that
+// a tile's input, output and the module's weight stay in a core's cache for the epilogue.
+constexpr int64_t kTileRows = 512;
+
+// The batch rows each forward task owns. Every task runs all modules on its rows [b0, b0 + tile), so
+// tasks never write the same memory: no locks, no atomics, a deterministic sum, and each GEMM's output
+// is consumed by the epilogue while it is still in cache. Tiles shrink so every thread gets work.
+int64_t forward_tile(const Dims& d, const ModulePlan& plan) {
+  int64_t used = 0;
+  for (int64_t m = 0; m < d.modules; ++m) {
+    used += plan.count(m) > 0;
+  }
+  // A per-path GEMM stacks the tile's rows of every pair of the module: ~active/used pairs.
+  const int64_t pairs_per_module = d.shared ? 1 : std::max<int64_t>(1, plan.active() / std::max<int64_t>(used, 1));
+  int64_t tile = std::max<int64_t>(1, kTileRows / pairs_per_module);
+  const int64_t threads = at::get_num_threads();
+  if (threads > 1) {
+    tile = std::min(tile, std::max<int64_t>(1, (d.batch + threads - 1) / threads));
+  }
+  return std::min(tile, d.batch);
+}
+
+// One task of the forward: rows [b0, b0 + rows) of y (and of act) for every module of the plan.
+template <typename scalar_t>
+void forward_tile_task(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const ModulePlan& plan,
+                       const Dims& d, int64_t b0, int64_t rows, int64_t widest, scalar_t* y, scalar_t* act) {
+  const int64_t gemm_rows = d.shared ? rows : widest * rows;
+  at::Tensor out_buf = at::empty({gemm_rows, d.dout}, x.options());
+  at::Tensor in_buf = d.shared ? at::Tensor() : at::empty({gemm_rows, d.din}, x.options());
+  scalar_t* out = out_buf.data_ptr<scalar_t>();
+  const scalar_t* x_ptr = x.const_data_ptr<scalar_t>();
+  for (int64_t m = 0; m < d.modules; ++m) {
+    const int64_t n = plan.count(m);
+    if (n == 0) {
+      continue;
+    }
+    const int64_t first = plan.offsets[m];
+    const int64_t* path = plan.path.data() + first;
+    const scalar_t* bias_m = bias[m].const_data_ptr<scalar_t>();
+    if (d.shared) {
+      at::Tensor o = out_buf.narrow(0, 0, rows);
+      at::mm_out(o, x.narrow(0, b0, rows), weight[m].t());
+      for (int64_t b = 0; b < rows; ++b) {
+        scalar_t* row = out + b * d.dout;
+        for (int64_t o = 0; o < d.dout; ++o) {
+          row[o] = std::max(row[o] + bias_m[o], scalar_t(0));
+        }
+      }
+      if (act != nullptr) {
+        std::memcpy(act + (m * d.batch + b0) * d.dout, out, sizeof(scalar_t) * rows * d.dout);
+      }
+      for (int64_t j = 0; j < n; ++j) {  // the module's output on the shared input, once per pair
+        scalar_t* dst = y + (path[j] * d.batch + b0) * d.dout;
+        for (int64_t i = 0; i < rows * d.dout; ++i) {
+          dst[i] += out[i];
+        }
+      }
+      continue;
+    }
+    // Per-path input: stack the tile's rows of each pair's path (contiguous blocks), one GEMM.
+    scalar_t* in = in_buf.data_ptr<scalar_t>();
+    for (int64_t j = 0; j < n; ++j) {
+      std::memcpy(in + j * rows * d.din, x_ptr + (path[j] * d.batch + b0) * d.din, sizeof(scalar_t) * rows * d.din);
+    }
+    at::Tensor o = out_buf.narrow(0, 0, n * rows);
+    at::mm_out(o, in_buf.narrow(0, 0, n * rows), weight[m].t());
+    // Epilogue: bias, ReLU, keep the activation for backward, add into the path's output.
+    for (int64_t j = 0; j < n; ++j) {
+      scalar_t* dst = y + (path[j] * d.batch + b0) * d.dout;
+      scalar_t* keep = act != nullptr ? act + ((first + j) * d.batch + b0) * d.dout : nullptr;
+      const scalar_t* src = out + j * rows * d.dout;
+      for (int64_t b = 0; b < rows; ++b) {
+        for (int64_t o = 0; o < d.dout; ++o) {
+          const scalar_t v = std::max(src[b * d.dout + o] + bias_m[o], scalar_t(0));
+          dst[b * d.dout + o] += v;
+          if (keep != nullptr) {
+            keep[b * d.dout + o] = v;
+          }
+        }
+      }
+    }
+  }
 }
 
 // The forward of both ops; act is defined only for multipath_linear_train (layouts in multipath.h).
@@ -113,35 +148,22 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at:
   for (int64_t m = 0; m < d.modules; ++m) {
     widest = std::max(widest, plan.count(m));
   }
-  // Scratch space reused by every module: its GEMM output (unless it goes straight into act) and,
-  // for a per-path input, its gathered input rows.
-  at::Tensor out_buf = act ? at::Tensor() : at::empty({d.shared ? d.batch : widest * d.batch, d.dout}, x.options());
-  const at::Tensor x_rows = d.shared ? x : x.view({d.paths, d.batch * d.din});
-  at::Tensor gather_buf = d.shared ? at::Tensor() : at::empty({widest, d.batch * d.din}, x.options());
+  const int64_t tile = forward_tile(d, plan);
+  const int64_t tiles = (d.batch + tile - 1) / tile;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "emokit_multipath_linear_cpu", [&] {
     scalar_t* y_ptr = y.data_ptr<scalar_t>();
-    for (int64_t m = 0; m < d.modules; ++m) {
-      const int64_t n = plan.count(m);
-      if (n == 0) {
-        continue;
+    scalar_t* act_ptr = act != nullptr ? act->data_ptr<scalar_t>() : nullptr;
+    // One tile per task; inside a parallel region ATen's GEMMs run on the calling thread only.
+    at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
+      // Worker threads do not inherit the caller's "below autograd" state: say it again, or the
+      // GEMMs on tensors that require grad would go through autograd (and fail on out=).
+      const at::AutoDispatchBelowADInplaceOrView below_autograd;
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t b0 = t * tile;
+        forward_tile_task<scalar_t>(x, weight, bias, plan, d, b0, std::min(tile, d.batch - b0), widest, y_ptr,
+                                    act_ptr);
       }
-      const int64_t first = plan.offsets[m];
-      const at::Tensor w_t = weight[m].t();
-      const scalar_t* b_ptr = bias[m].const_data_ptr<scalar_t>();
-      if (d.shared) {
-        at::Tensor out = act ? (*act)[m] : out_buf;
-        at::mm_out(out, x, w_t);
-        bias_relu_(out.data_ptr<scalar_t>(), b_ptr, d.batch, d.dout);
-        add_shared_(y_ptr, out.const_data_ptr<scalar_t>(), plan.path.data() + first, n, d);
-      } else {
-        at::Tensor rows = gather_buf.narrow(0, 0, n);
-        at::index_select_out(rows, x_rows, 0, index_tensor(plan.path.data() + first, n));
-        at::Tensor out = act ? act->narrow(0, first, n).view({n * d.batch, d.dout})
-                             : out_buf.narrow(0, 0, n * d.batch);
-        at::mm_out(out, rows.view({n * d.batch, d.din}), w_t);
-        bias_relu_scatter_(y_ptr, out.data_ptr<scalar_t>(), b_ptr, plan.path.data() + first, n, d);
-      }
-    }
+    });
   });
   return y;
 }

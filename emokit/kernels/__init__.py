@@ -3,23 +3,24 @@
 Each op here runs either in the compiled extension ``emokit._C`` (ops in ``torch.ops.emokit``) or in
 :mod:`emokit.kernels.fallback`, which is the reference: same results, same errors, any device.
 
-The choice, made per call from the environment variable ``EMOKIT_KERNELS``:
+The choice is made per call, from the op's ``backend`` argument, else the environment variable
+``EMOKIT_BACKEND``:
 
 ``auto`` (default)
     the extension when it is built and has kernels for the tensors' device, else the fallback,
     with one warning per process (:class:`KernelFallbackWarning`) saying so and how to build it.
-``extension``
+``ext``
     the extension or an error (:class:`KernelBackendError`): for profiling, and for CI that must
     test the kernels.
-``fallback``
-    the fallback; the extension is not even loaded.
+``torch``
+    the pure-PyTorch fallback; the extension is not even loaded.
 
 :func:`backend_info` gives the facts a result file records (backend, library path, CUDA and OpenMP
 build facts, torch version, threads).
 
-Adding an op (the multi-path layer of DESIGN.md section 4 is next): implement it in fallback.py,
-register the C++ op in csrc/bindings.cpp, wrap it in extension.py, and dispatch here with
-``_ops_for(tensor.device)`` as :func:`module_counts` does.
+Adding an op: implement it in fallback.py, register the C++ op in csrc/bindings.cpp, wrap it in
+extension.py, and dispatch here with ``_ops_for(tensor.device, backend)`` as :func:`module_counts`
+does.
 """
 
 from __future__ import annotations
@@ -41,21 +42,25 @@ __all__ = [
     "ExtensionState",
     "KernelBackendError",
     "KernelFallbackWarning",
+    "PopulationOutput",
     "backend",
     "backend_info",
     "extension_state",
     "module_counts",
+    "multipath_linear",
+    "population_flops",
+    "population_forward",
     "requested_backend",
 ]
 
 #: Environment variable that forces the backend.
-ENV_VAR = "EMOKIT_KERNELS"
-#: Values ``EMOKIT_KERNELS`` accepts.
-BACKENDS = ("auto", "extension", "fallback")
+ENV_VAR = "EMOKIT_BACKEND"
+#: Values ``EMOKIT_BACKEND`` and the ``backend`` arguments accept.
+BACKENDS = ("auto", "torch", "ext")
 
 
 class KernelBackendError(RuntimeError):
-    """The extension was required (``EMOKIT_KERNELS=extension``) but cannot run the op."""
+    """The extension was required (``EMOKIT_BACKEND=ext`` or ``backend="ext"``) but cannot run the op."""
 
 
 class KernelFallbackWarning(RuntimeWarning):
@@ -66,17 +71,26 @@ class KernelFallbackWarning(RuntimeWarning):
 _warned: set[str] = set()
 
 
-def requested_backend() -> str:
-    """The backend asked for by ``EMOKIT_KERNELS`` (``auto`` when unset).
+def requested_backend(backend: str | None = None) -> str:
+    """The backend asked for: the ``backend`` argument, else ``EMOKIT_BACKEND``, else ``auto``.
 
     Raises:
-        ValueError: the variable holds something other than ``auto``, ``extension`` or ``fallback``.
+        ValueError: the argument or the variable holds something other than ``auto``, ``torch`` or
+            ``ext``.
     """
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend={backend!r} is not one of {', '.join(BACKENDS)}")
+        return backend
     raw = os.environ.get(ENV_VAR, "")
     value = raw.strip().lower() or "auto"
     if value not in BACKENDS:
         raise ValueError(f"{ENV_VAR}={raw!r} is not one of {', '.join(BACKENDS)}")
     return value
+
+
+def _forced_by(backend: str | None) -> str:
+    return f"backend={backend!r}" if backend is not None else f"{ENV_VAR}=ext"
 
 
 def _first_caller_outside() -> int:
@@ -96,53 +110,56 @@ def _warn_fallback(reason: str) -> None:
     _warned.add(reason)
     warnings.warn(
         f"{reason}, so emokit runs on its pure-PyTorch fallback (same results, slower); {BUILD_HINT}. "
-        f"Set {ENV_VAR}=fallback to choose the fallback without this warning.",
+        f"Set {ENV_VAR}=torch to choose the fallback without this warning.",
         KernelFallbackWarning,
         stacklevel=_first_caller_outside(),
     )
 
 
-def backend() -> str:
-    """``"extension"`` when emokit's ops run in ``emokit._C``, else ``"fallback"``.
+def backend(requested: str | None = None) -> str:
+    """``"ext"`` when emokit's ops run in ``emokit._C``, else ``"torch"`` (the pure-PyTorch fallback).
 
-    Under ``EMOKIT_KERNELS=auto`` a missing or unusable extension gives ``"fallback"`` and one
+    Args:
+        requested: ``auto``, ``torch`` or ``ext``; ``None`` reads ``EMOKIT_BACKEND``.
+
+    Under ``auto`` a missing or unusable extension gives ``"torch"`` and one
     :class:`KernelFallbackWarning` per process.
 
     Raises:
-        KernelBackendError: ``EMOKIT_KERNELS=extension`` and the extension is not usable; the
-            message says why and how to build it.
-        ValueError: ``EMOKIT_KERNELS`` holds an unknown value.
+        KernelBackendError: ``ext`` was asked for and the extension is not usable; the message says
+            why and how to build it.
+        ValueError: an unknown backend name.
     """
-    requested = requested_backend()
-    if requested == "fallback":
-        return "fallback"
+    wanted = requested_backend(requested)
+    if wanted == "torch":
+        return "torch"
     state = extension_state()
     if state.loaded:
-        return "extension"
-    if requested == "extension":
-        raise KernelBackendError(f"{ENV_VAR}=extension but {state.error}; {BUILD_HINT}")
+        return "ext"
+    if wanted == "ext":
+        raise KernelBackendError(f"{_forced_by(requested)} but {state.error}; {BUILD_HINT}")
     _warn_fallback(state.error or "emokit._C is not usable")
-    return "fallback"
+    return "torch"
 
 
-def _ops_for(device: torch.device) -> ModuleType:
+def _ops_for(device: torch.device, requested: str | None = None) -> ModuleType:
     """The implementation (extension or fallback module) that runs an op on ``device``."""
-    if backend() == "fallback":
+    if backend(requested) == "torch":
         return fallback
     devices = extension_state().devices
     if device.type in devices:
         return extension
     reason = f"emokit._C has no {device.type} kernels (it was built for {'+'.join(devices)})"
-    if requested_backend() == "extension":
-        raise KernelBackendError(f"{ENV_VAR}=extension but {reason}; {BUILD_HINT}")
+    if requested_backend(requested) == "ext":
+        raise KernelBackendError(f"{_forced_by(requested)} but {reason}; {BUILD_HINT}")
     _warn_fallback(reason)
     return fallback
 
 
-def backend_info() -> dict[str, Any]:
+def backend_info(requested: str | None = None) -> dict[str, Any]:
     """JSON-ready facts about the kernels in use, for result files.
 
-    Keys: ``backend`` and ``requested`` (see :func:`backend`), ``extension_loaded``,
+    Keys: ``backend`` (``ext`` or ``torch``) and ``requested`` (see :func:`backend`), ``extension_loaded``,
     ``extension_path``, ``extension_error``, ``extension_devices``, ``compiled_with_cuda``,
     ``compiler``, ``openmp`` (OpenMP spec date the extension was compiled with, or ``"none"``),
     ``extension_torch`` (torch it was built against), ``cuda_runtime``, ``cuda_arch``,
@@ -150,10 +167,10 @@ def backend_info() -> dict[str, Any]:
     threads) and ``openmp_threads`` (OpenMP threads the extension's kernels get). Facts the build
     does not have are ``None``.
     """
-    requested = requested_backend()
-    chosen = backend()
-    if requested == "fallback":
-        state = ExtensionState(loaded=False, error=f"not loaded ({ENV_VAR}=fallback)")
+    chosen = backend(requested)
+    requested = requested_backend(requested)
+    if requested == "torch":
+        state = ExtensionState(loaded=False, error=f"not loaded ({ENV_VAR}=torch)")
     else:
         state = extension_state()
     facts = state.facts
@@ -179,13 +196,18 @@ def backend_info() -> dict[str, Any]:
     }
 
 
-def module_counts(idx: torch.Tensor, num_modules: int) -> torch.Tensor:
+def _device_of(t: Any) -> torch.device:
+    return t.device if isinstance(t, torch.Tensor) else torch.device("cpu")
+
+
+def module_counts(idx: torch.Tensor, num_modules: int, *, backend: str | None = None) -> torch.Tensor:
     """How many (path, slot) pairs use each module.
 
     Args:
         idx: int32/int64 [P, K]: module chosen by path ``p`` in slot ``k``, ``-1`` for an empty slot
             (the ``idx`` of the multi-path layer).
         num_modules: number of modules M in the layer.
+        backend: ``auto``, ``torch`` or ``ext``; ``None`` reads ``EMOKIT_BACKEND``.
 
     Returns:
         int64 [M] on ``idx``'s device.
@@ -197,4 +219,39 @@ def module_counts(idx: torch.Tensor, num_modules: int) -> torch.Tensor:
     if not isinstance(idx, torch.Tensor):
         got = type(idx).__name__
         raise TypeError(f"emokit.module_counts: idx must be an int32 or int64 tensor, got {got}")
-    return _ops_for(idx.device).module_counts(idx, num_modules)
+    return _ops_for(idx.device, backend).module_counts(idx, num_modules)
+
+
+def multipath_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    idx: torch.Tensor,
+    *,
+    backend: str | None = None,
+) -> torch.Tensor:
+    """One PathNet layer for a whole population of paths (DESIGN.md section 4), differentiable.
+
+    ``y[p, b] = sum over k with idx[p, k] >= 0 of relu(x[p, b] @ weight[idx[p, k]].T + bias[idx[p, k]])``
+
+    Args:
+        x: float32/float64 [P, B, Din], or [B, Din]: one input shared by every path (a first layer).
+        weight: [M, Dout, Din], the layer's M modules; bias: [M, Dout]; both of x's dtype.
+        idx: int32/int64 [P, K]: module of path p in slot k, ``-1`` for an empty slot.
+        backend: ``auto``, ``torch`` or ``ext``; ``None`` reads ``EMOKIT_BACKEND``.
+
+    Returns:
+        y [P, B, Dout]. A path without an active module gives zeros; a module in two slots of a path
+        counts twice. Backward gives grad_x, grad_weight (summed over every path using a module) and
+        grad_bias, so a whole population trains in one step.
+
+    Raises:
+        TypeError: a wrong dtype. ValueError: a wrong shape, mixed devices, a non-contiguous argument,
+        or a module index outside ``[-1, M)``. Every backend raises the same errors, word for word.
+        KernelBackendError: ``ext`` was asked for and the extension cannot run on x's device.
+    """
+    return _ops_for(_device_of(x), backend).multipath_linear(x, weight, bias, idx)
+
+
+# Last: population.py calls back into multipath_linear above.
+from emokit.kernels.population import PopulationOutput, population_flops, population_forward  # noqa: E402

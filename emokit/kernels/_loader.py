@@ -70,4 +70,7 @@ def extension_state() -> ExtensionState:
             facts=facts,
             error=f"emokit._C ({path}) was built against torch {built_for} but torch {running} is running",
         )
+    from emokit.kernels import extension
+
+    extension.register()  # autograd and fake kernels of the ops, defined in Python
     return ExtensionState(loaded=True, path=path, devices=devices, facts=facts)
