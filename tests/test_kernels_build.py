@@ -60,12 +60,12 @@ def test_parse_backend_info_splits_devices_and_facts() -> None:
 
 @needs_extension
 def test_extension_loads_and_is_chosen_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("EMOKIT_KERNELS", raising=False)
+    monkeypatch.delenv("EMOKIT_BACKEND", raising=False)
     state = kernels.extension_state()
     assert state.loaded, state.error
     assert state.path is not None and Path(state.path).name.startswith("_C")
     assert Path(state.path).parent == Path(kernels.__file__).parents[1]
-    assert kernels.backend() == "extension"
+    assert kernels.backend() == "ext"
 
 
 @needs_extension
@@ -97,10 +97,10 @@ def test_backend_info_op_reports_the_build_and_the_runtime() -> None:
 
 
 def test_backend_info_dict_is_json_ready_and_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EMOKIT_KERNELS", "fallback" if not BUILT else "auto")
+    monkeypatch.setenv("EMOKIT_BACKEND", "torch" if not BUILT else "auto")
     info = kernels.backend_info()
     json.dumps(info)
-    assert info["backend"] == ("extension" if BUILT else "fallback")
+    assert info["backend"] == ("ext" if BUILT else "torch")
     assert info["torch_version"] == torch.__version__
     assert info["torch_threads"] == torch.get_num_threads()
     assert info["compiled_with_cuda"] == ("cuda" in info["extension_devices"])
@@ -160,10 +160,10 @@ def test_forcing_fallback_never_loads_the_extension() -> None:
         print(k.backend_info()["extension_error"])
         print("emokit._C" in sys.modules)
         """,
-        EMOKIT_KERNELS="fallback",
+        EMOKIT_BACKEND="torch",
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["fallback [0, 1]", "not loaded (EMOKIT_KERNELS=fallback)", "False"]
+    assert proc.stdout.splitlines() == ["torch [0, 1]", "not loaded (EMOKIT_BACKEND=torch)", "False"]
 
 
 def test_forcing_a_missing_extension_says_how_to_build_it() -> None:
@@ -176,10 +176,10 @@ def test_forcing_a_missing_extension_says_how_to_build_it() -> None:
             print(exc)
         """,
         hide_extension=True,
-        EMOKIT_KERNELS="extension",
+        EMOKIT_BACKEND="ext",
     )
     assert proc.returncode == 0, proc.stderr
-    assert "EMOKIT_KERNELS=extension but emokit._C is not built" in proc.stdout
+    assert "EMOKIT_BACKEND=ext but emokit._C is not built" in proc.stdout
     assert "pip install --no-build-isolation -e ." in proc.stdout
 
 
@@ -201,16 +201,16 @@ def test_missing_extension_warns_exactly_once_and_falls_back() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     summary, message = proc.stdout.splitlines()[:2]
-    assert summary == "['fallback'] fallback emokit._C is not built 1 1"
+    assert summary == "['torch'] torch emokit._C is not built 1 1"
     assert "pure-PyTorch fallback" in message
     assert "pip install --no-build-isolation -e ." in message
-    assert "EMOKIT_KERNELS=fallback" in message
+    assert "EMOKIT_BACKEND=torch" in message
 
 
 def test_unknown_backend_value_is_rejected() -> None:
-    proc = run_python("import emokit.kernels as k; k.backend()", EMOKIT_KERNELS="gpu")
+    proc = run_python("import emokit.kernels as k; k.backend()", EMOKIT_BACKEND="gpu")
     assert proc.returncode != 0
-    assert "ValueError: EMOKIT_KERNELS='gpu' is not one of auto, extension, fallback" in proc.stderr
+    assert "ValueError: EMOKIT_BACKEND='gpu' is not one of auto, torch, ext" in proc.stderr
 
 
 def test_setup_skips_the_extension_on_request() -> None:

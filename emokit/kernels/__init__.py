@@ -196,10 +196,6 @@ def backend_info(requested: str | None = None) -> dict[str, Any]:
     }
 
 
-def _device_of(t: Any) -> torch.device:
-    return t.device if isinstance(t, torch.Tensor) else torch.device("cpu")
-
-
 def module_counts(idx: torch.Tensor, num_modules: int, *, backend: str | None = None) -> torch.Tensor:
     """How many (path, slot) pairs use each module.
 
@@ -250,7 +246,9 @@ def multipath_linear(
         or a module index outside ``[-1, M)``. Every backend raises the same errors, word for word.
         KernelBackendError: ``ext`` was asked for and the extension cannot run on x's device.
     """
-    return _ops_for(_device_of(x), backend).multipath_linear(x, weight, bias, idx)
+    if not all(isinstance(t, torch.Tensor) for t in (x, weight, bias, idx)):
+        fallback.check_multipath_args(x, weight, bias, idx)  # raises, naming the argument
+    return _ops_for(x.device, backend).multipath_linear(x, weight, bias, idx)
 
 
 # Last: population.py calls back into multipath_linear above.

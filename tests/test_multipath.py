@@ -1,0 +1,188 @@
+"""The multi-path layer: every backend against a float64 reference, gradients, opcheck, bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from kernel_grid import BUILT, backend_params, reference_multipath
+
+import emokit.kernels as kernels
+from emokit.kernels import fallback
+
+# (P, B, Din, Dout, M, K): odd sizes, a single path, a single sample, one module, one input feature,
+# more slots than modules (so modules repeat), no slot at all, a size that spans several CPU tiles.
+SHAPES = [
+    (5, 7, 9, 11, 4, 3),
+    (1, 13, 6, 5, 3, 2),
+    (6, 1, 4, 7, 5, 3),
+    (3, 5, 1, 3, 1, 2),
+    (4, 3, 5, 2, 2, 5),
+    (4, 3, 5, 2, 3, 0),
+    (17, 129, 33, 31, 7, 3),
+]
+
+# float32 sums of K ReLU'd dot products of length Din against float64: a few ulps per term.
+F32 = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def make_inputs(
+    shape: tuple[int, ...], shared: bool, device: str, dtype: torch.dtype, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fresh random inputs; idx has empty slots, a path with none active and a repeated module."""
+    paths, batch, din, dout, modules, slots = shape
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((batch, din) if shared else (paths, batch, din), generator=gen, dtype=dtype)
+    weight = torch.randn(modules, dout, din, generator=gen, dtype=dtype) / din**0.5
+    bias = torch.randn(modules, dout, generator=gen, dtype=dtype) * 0.5
+    idx = torch.randint(-1, modules, (paths, slots), generator=gen)
+    if slots >= 2 and paths >= 2:
+        idx[0, :2] = modules - 1  # one module in two slots of one path
+        idx[-1] = -1  # a path with no active module
+    return x.to(device), weight.to(device), bias.to(device), idx.to(device)
+
+
+def run(backend: str) -> Callable[..., torch.Tensor]:
+    return lambda x, w, b, idx: kernels.multipath_linear(x, w, b, idx, backend=backend)
+
+
+@pytest.mark.parametrize(("device", "backend"), backend_params())
+@pytest.mark.parametrize("shared", [False, True], ids=["per-path-x", "shared-x"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_forward_and_gradients_match_float64_reference(
+    device: str, backend: str, shared: bool, shape: tuple[int, ...]
+) -> None:
+    seed = hash((shape, shared)) % 2**31
+    x, w, b, idx = make_inputs(shape, shared, device, torch.float32, seed)
+    args = [t.clone().requires_grad_() for t in (x, w, b)]
+    y = run(backend)(*args, idx)
+    ref_args = [t.double().detach().requires_grad_() for t in (x, w, b)]
+    ref = reference_multipath(*ref_args, idx)
+    assert y.shape == ref.shape and y.dtype == torch.float32 and y.device.type == device
+    torch.testing.assert_close(y.double(), ref, **F32)
+    if y.numel() == 0 or not ref.requires_grad:  # nothing to differentiate (no slot, or no sample)
+        return
+    grad = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed + 1)).to(device)
+    y.backward(grad)
+    ref.backward(grad.double())
+    for name, got, want in zip(("x", "weight", "bias"), args, ref_args, strict=True):
+        torch.testing.assert_close(
+            got.grad.double(), want.grad, **F32, msg=lambda m, n=name: f"grad of {n}: {m}"
+        )
+
+
+@pytest.mark.parametrize(("device", "backend"), backend_params())
+@pytest.mark.parametrize("idx_dtype", [torch.int32, torch.int64])
+def test_int32_and_int64_indices_agree(device: str, backend: str, idx_dtype: torch.dtype) -> None:
+    x, w, b, idx = make_inputs((5, 7, 9, 11, 4, 3), False, device, torch.float64, 7)
+    got = run(backend)(x, w, b, idx.to(idx_dtype))
+    torch.testing.assert_close(got, reference_multipath(x, w, b, idx))
+
+
+@pytest.mark.parametrize(("device", "backend"), backend_params())
+def test_paths_without_active_modules_give_zeros(device: str, backend: str) -> None:
+    x, w, b, _ = make_inputs((3, 4, 5, 6, 2, 2), False, device, torch.float32, 3)
+    idx = torch.full((3, 2), -1, device=device)
+    assert torch.equal(run(backend)(x, w, b, idx), torch.zeros(3, 4, 6, device=device))
+
+
+@pytest.mark.parametrize(("device", "backend"), backend_params())
+@pytest.mark.parametrize("shared", [False, True], ids=["per-path-x", "shared-x"])
+def test_gradcheck_float64(device: str, backend: str, shared: bool) -> None:
+    x, w, b, idx = make_inputs((4, 3, 5, 4, 3, 3), shared, device, torch.float64, 11)
+    # Keep pre-activations away from ReLU's kink, where finite differences are not a derivative.
+    b = b + torch.where(b >= 0, 0.3, -0.3)
+    args = tuple(t.clone().requires_grad_() for t in (x, w, b))
+    assert torch.autograd.gradcheck(lambda *a: run(backend)(*a, idx), args)
+
+
+@pytest.mark.skipif(not BUILT, reason="emokit._C is not built")
+@pytest.mark.parametrize("shared", [False, True], ids=["per-path-x", "shared-x"])
+def test_backward_without_saved_activations_recomputes_them(shared: bool) -> None:
+    # The raw op (no activations kept) and the train op give the same gradients.
+    kernels.backend("ext")
+    x, w, b, idx = make_inputs((5, 6, 7, 8, 4, 3), shared, "cpu", torch.float64, 5)
+    grads = []
+    for op in (torch.ops.emokit.multipath_linear, lambda *a: torch.ops.emokit.multipath_linear_train(*a)[0]):
+        args = [t.clone().requires_grad_() for t in (x, w, b)]
+        op(*args, idx).sum().backward()
+        grads.append([a.grad for a in args])
+    for plain, kept in zip(*grads, strict=True):
+        torch.testing.assert_close(plain, kept)
+
+
+@pytest.mark.skipif(not BUILT, reason="emokit._C is not built")
+@pytest.mark.parametrize("op_name", ["multipath_linear", "multipath_linear_train"])
+@pytest.mark.parametrize("shared", [False, True], ids=["per-path-x", "shared-x"])
+@pytest.mark.parametrize("requires_grad", [False, True], ids=["no-grad", "grad"])
+def test_opcheck(op_name: str, shared: bool, requires_grad: bool) -> None:
+    kernels.backend("ext")  # loads the library and registers its autograd and fake kernels
+    x, w, b, idx = make_inputs((5, 4, 6, 3, 4, 3), shared, "cpu", torch.float32, 2)
+    args = (*(t.requires_grad_(requires_grad) for t in (x, w, b)), idx)
+    op = getattr(torch.ops.emokit, op_name).default
+    results = torch.library.opcheck(op, args)
+    assert set(results.values()) == {"SUCCESS"}, results
+
+
+def _bad_calls() -> list:
+    """(x, weight, bias, idx) that break the contract, the error type and a phrase of its message."""
+    x, w, b, idx = make_inputs((3, 4, 5, 6, 2, 2), False, "cpu", torch.float32, 0)
+    out_of_range = torch.tensor([[0, 2]] * 3)
+    cases = [
+        ((x.long(), w, b, idx), TypeError, "x must be a float32 or float64 tensor, got torch.int64"),
+        ((x, w.double(), b, idx), TypeError, "weight must have x's dtype torch.float32, got torch.float64"),
+        ((x, w, b.half(), idx), TypeError, "bias must have x's dtype torch.float32, got torch.float16"),
+        ((x, w, b, idx.float()), TypeError, "idx must be an int32 or int64 tensor, got torch.float32"),
+        ((x[0, 0], w, b, idx), ValueError, "x must have shape [P, B, Din] or [B, Din]"),
+        ((x, w[0], b, idx), ValueError, "weight must have shape [M, Dout, Din], got [6, 5]"),
+        ((x, w, b[0], idx), ValueError, "bias must have shape [M, Dout], got [6]"),
+        ((x, w, b, idx[0]), ValueError, "idx must have shape [P, K] (paths, slots), got [2]"),
+        ((x, w[:, :, :4].contiguous(), b, idx), ValueError, "x's last dimension is Din = 5"),
+        ((x, w, b[:, :5].contiguous(), idx), ValueError, "bias must be [2, 6]"),
+        ((x, w, b, idx[:2]), ValueError, "x has 3 paths (shape [3, 4, 5]) but idx has 2"),
+        ((x, w[:0], b[:0], idx), ValueError, "weight must hold at least one module"),
+        ((x, w.to("meta"), b, idx), ValueError, "weight is on meta but x is on cpu"),
+        ((x.transpose(1, 2).contiguous().transpose(1, 2), w, b, idx), ValueError, "x must be contiguous"),
+        (
+            (x, w.transpose(1, 2).contiguous().transpose(1, 2), b, idx),
+            ValueError,
+            "weight must be contiguous",
+        ),
+        ((x, w, b, idx.t().contiguous().t()), ValueError, "idx must be contiguous"),
+        (
+            (x, w, b, out_of_range),
+            ValueError,
+            "idx holds module indices in [0, 2] but they must lie in [-1, 2)",
+        ),
+        ((x, w, b, torch.tensor([[0, -2]] * 3)), ValueError, "in [-2, 0]"),
+    ]
+    return [pytest.param(*case, id=case[2].split(" ")[0] + f"-{i}") for i, case in enumerate(cases)]
+
+
+@pytest.mark.parametrize(("args", "error", "text"), _bad_calls())
+def test_bad_input_gives_the_same_clear_error_from_every_backend(
+    args: tuple[torch.Tensor, ...], error: type, text: str
+) -> None:
+    with pytest.raises(error) as from_fallback:
+        kernels.multipath_linear(*args, backend="torch")
+    message = str(from_fallback.value)
+    assert message.startswith("emokit.multipath_linear: ") and text in message, message
+    if BUILT:
+        with pytest.raises(error) as from_kernel:
+            kernels.multipath_linear(*args, backend="ext")
+        assert str(from_kernel.value).splitlines()[0] == message
+
+
+def test_non_tensor_arguments_are_named() -> None:
+    _, w, b, idx = make_inputs((3, 4, 5, 6, 2, 2), False, "cpu", torch.float32, 0)
+    with pytest.raises(TypeError, match="x must be a float32 or float64 tensor, got list"):
+        kernels.multipath_linear([[1.0]], w, b, idx)
+    with pytest.raises(TypeError, match="idx must be an int32 or int64 tensor, got list"):
+        fallback.multipath_linear(torch.zeros(4, 5), w, b, [[0]])
+
+
+def test_unknown_backend_argument_is_named() -> None:
+    x, w, b, idx = make_inputs((3, 4, 5, 6, 2, 2), False, "cpu", torch.float32, 0)
+    with pytest.raises(ValueError, match=r"backend='gpu' is not one of auto, torch, ext"):
+        kernels.multipath_linear(x, w, b, idx, backend="gpu")
