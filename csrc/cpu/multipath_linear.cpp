@@ -19,9 +19,6 @@ namespace emokit {
 
 namespace {
 
-// Rows of B per parallel chunk in the epilogues: each row is Dout or Din numbers per pair.
-constexpr int64_t kRowGrain = 16;
-
 struct Dims {
   bool shared;  // x is [B, Din], one input for every path
   int64_t paths, batch, din, dout, modules, slots;
@@ -31,10 +28,6 @@ Dims dims_of(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& id
   const bool shared = x.dim() == 2;
   return Dims{shared,          idx.size(0),    shared ? x.size(0) : x.size(1), x.size(-1),
               weight.size(1), weight.size(0), idx.size(1)};
-}
-
-at::Tensor index_tensor(const int64_t* begin, int64_t n) {
-  return at::from_blob(const_cast<int64_t*>(begin), {n}, at::TensorOptions().dtype(at::kLong)).clone();
 }
 
 // Rows aimed at per GEMM in the tiled forward: enough for sgemm to run near its peak, few enough that
@@ -168,6 +161,104 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at:
   return y;
 }
 
+// One task of the backward: rows [b0, b0 + rows) of the batch, every module of the plan. Adds the
+// rows' share of grad_weight and grad_bias into the thread's own copies (gw [M, Dout, Din], gb
+// [M, Dout]; undefined/null when not wanted) and writes the rows of grad_x (null when not wanted).
+template <typename scalar_t>
+struct BackwardTile {
+  const at::Tensor& x;
+  const at::Tensor& weight;
+  const at::Tensor& grad_y;
+  const at::Tensor& act;
+  const ModulePlan& plan;
+  const Dims& d;
+  int64_t widest;
+  scalar_t* grad_x;
+
+  void run(int64_t b0, int64_t rows, at::Tensor& gw, scalar_t* gb) const {
+    const int64_t gemm_rows = d.shared ? rows : widest * rows;
+    at::Tensor g_buf = at::empty({gemm_rows, d.dout}, x.options());
+    at::Tensor in_buf = (!d.shared && gw.defined()) ? at::empty({gemm_rows, d.din}, x.options()) : at::Tensor();
+    at::Tensor gx_buf = (!d.shared && grad_x != nullptr) ? at::empty({gemm_rows, d.din}, x.options()) : at::Tensor();
+    scalar_t* g = g_buf.data_ptr<scalar_t>();
+    const scalar_t* gy = grad_y.const_data_ptr<scalar_t>();
+    const scalar_t* a = act.const_data_ptr<scalar_t>();
+    const scalar_t* x_ptr = x.const_data_ptr<scalar_t>();
+    for (int64_t m = 0; m < d.modules; ++m) {
+      const int64_t n = plan.count(m);
+      if (n == 0) {
+        continue;
+      }
+      const int64_t first = plan.offsets[m];
+      const int64_t* path = plan.path.data() + first;
+      const int64_t g_rows = d.shared ? rows : n * rows;
+      if (d.shared) {
+        // G = ReLU mask * the sum of the pairs' grad_y: one activation serves every pair.
+        std::fill(g, g + rows * d.dout, scalar_t(0));
+        for (int64_t j = 0; j < n; ++j) {
+          const scalar_t* src = gy + (path[j] * d.batch + b0) * d.dout;
+          for (int64_t i = 0; i < rows * d.dout; ++i) {
+            g[i] += src[i];
+          }
+        }
+        const scalar_t* a_m = a + (m * d.batch + b0) * d.dout;
+        for (int64_t i = 0; i < rows * d.dout; ++i) {
+          g[i] = a_m[i] > scalar_t(0) ? g[i] : scalar_t(0);
+        }
+      } else {
+        // G[j, b] = grad_y[path[j], b] where that pair's activation is positive, else 0.
+        for (int64_t j = 0; j < n; ++j) {
+          const scalar_t* src = gy + (path[j] * d.batch + b0) * d.dout;
+          const scalar_t* a_j = a + ((first + j) * d.batch + b0) * d.dout;
+          scalar_t* g_j = g + j * rows * d.dout;
+          for (int64_t i = 0; i < rows * d.dout; ++i) {
+            g_j[i] = a_j[i] > scalar_t(0) ? src[i] : scalar_t(0);
+          }
+        }
+      }
+      const at::Tensor g_m = g_buf.narrow(0, 0, g_rows);
+      if (gb != nullptr) {
+        scalar_t* gb_m = gb + m * d.dout;
+        for (int64_t r = 0; r < g_rows; ++r) {
+          for (int64_t o = 0; o < d.dout; ++o) {
+            gb_m[o] += g[r * d.dout + o];
+          }
+        }
+      }
+      if (d.shared) {
+        const at::Tensor x_tile = x.narrow(0, b0, rows);
+        if (gw.defined()) {
+          gw[m].addmm_(g_m.t(), x_tile);
+        }
+        if (grad_x != nullptr) {
+          at::from_blob(grad_x + b0 * d.din, {rows, d.din}, x.options()).addmm_(g_m, weight[m]);
+        }
+        continue;
+      }
+      if (gw.defined()) {
+        scalar_t* in = in_buf.data_ptr<scalar_t>();
+        for (int64_t j = 0; j < n; ++j) {
+          std::memcpy(in + j * rows * d.din, x_ptr + (path[j] * d.batch + b0) * d.din,
+                      sizeof(scalar_t) * rows * d.din);
+        }
+        gw[m].addmm_(g_m.t(), in_buf.narrow(0, 0, g_rows));
+      }
+      if (grad_x != nullptr) {
+        at::Tensor gx = gx_buf.narrow(0, 0, g_rows);
+        at::mm_out(gx, g_m, weight[m]);
+        const scalar_t* gx_ptr = gx.const_data_ptr<scalar_t>();
+        for (int64_t j = 0; j < n; ++j) {  // in order: one path may own two of the module's pairs
+          scalar_t* dst = grad_x + (path[j] * d.batch + b0) * d.din;
+          const scalar_t* src = gx_ptr + j * rows * d.din;
+          for (int64_t i = 0; i < rows * d.din; ++i) {
+            dst[i] += src[i];
+          }
+        }
+      }
+    }
+  }
+};
+
 }  // namespace
 
 at::Tensor multipath_linear_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
@@ -211,101 +302,35 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> multipath_linear_backward_cpu(
   const auto [need_x, need_w, need_b] = output_mask;
   const at::Tensor empty = at::empty({0}, x.options());
   at::Tensor grad_x = need_x ? at::zeros_like(x) : empty;
-  at::Tensor grad_w = need_w ? at::zeros_like(weight) : empty;
-  at::Tensor grad_b = need_b ? at::zeros_like(bias) : empty;
   const ModulePlan plan = make_module_plan(idx, d.modules);
   if (plan.active() == 0 || d.batch == 0 || d.dout == 0 || !(need_x || need_w || need_b)) {
-    return {grad_x, grad_w, grad_b};
+    return {grad_x, need_w ? at::zeros_like(weight) : empty, need_b ? at::zeros_like(bias) : empty};
   }
   int64_t widest = 0;
   for (int64_t m = 0; m < d.modules; ++m) {
     widest = std::max(widest, plan.count(m));
   }
-  const int64_t g_rows = d.shared ? d.batch : widest * d.batch;
-  at::Tensor g_buf = at::empty({g_rows, d.dout}, x.options());
-  at::Tensor gx_buf = (need_x && !d.shared) ? at::empty({g_rows, d.din}, x.options()) : at::Tensor();
-  const at::Tensor x_rows = d.shared ? x : x.view({d.paths, d.batch * d.din});
-  at::Tensor gather_buf = (need_w && !d.shared) ? at::empty({widest, d.batch * d.din}, x.options()) : at::Tensor();
+  // Tiled over the batch like the forward: a task owns its rows of grad_x. grad_weight and grad_bias
+  // sum over all rows, so each thread accumulates its own copy and the copies are added at the end.
+  const int64_t tile = forward_tile(d, plan);
+  const int64_t tiles = (d.batch + tile - 1) / tile;
+  const int64_t threads = tiles > 1 ? at::get_num_threads() : 1;
+  at::Tensor gw_parts = need_w ? at::zeros({threads, d.modules, d.dout, d.din}, x.options()) : at::Tensor();
+  at::Tensor gb_parts = need_b ? at::zeros({threads, d.modules, d.dout}, x.options()) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "emokit_multipath_linear_backward_cpu", [&] {
-    const scalar_t* gy = grad_y.const_data_ptr<scalar_t>();
-    for (int64_t m = 0; m < d.modules; ++m) {
-      const int64_t n = plan.count(m);
-      if (n == 0) {
-        continue;
+    const BackwardTile<scalar_t> task{x, weight, grad_y, act, plan, d, widest, need_x ? grad_x.data_ptr<scalar_t>() : nullptr};
+    at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
+      const at::AutoDispatchBelowADInplaceOrView below_autograd;  // see forward_impl
+      const int64_t me = tiles > 1 ? at::get_thread_num() : 0;
+      at::Tensor gw = need_w ? gw_parts[me] : at::Tensor();
+      scalar_t* gb = need_b ? gb_parts[me].data_ptr<scalar_t>() : nullptr;
+      for (int64_t t = begin; t < end; ++t) {
+        task.run(t * tile, std::min(tile, d.batch - t * tile), gw, gb);
       }
-      const int64_t* path = plan.path.data() + plan.offsets[m];
-      at::Tensor g = g_buf.narrow(0, 0, d.shared ? d.batch : n * d.batch);
-      scalar_t* g_ptr = g.data_ptr<scalar_t>();
-      if (d.shared) {
-        // G = mask * sum over the module's pairs of grad_y[p]: the activation is the same for all.
-        const scalar_t* a = act[m].const_data_ptr<scalar_t>();
-        at::parallel_for(0, d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
-          for (int64_t b = begin; b < end; ++b) {
-            scalar_t* row = g_ptr + b * d.dout;
-            std::fill(row, row + d.dout, scalar_t(0));
-            for (int64_t j = 0; j < n; ++j) {
-              const scalar_t* src = gy + (path[j] * d.batch + b) * d.dout;
-              for (int64_t o = 0; o < d.dout; ++o) {
-                row[o] += src[o];
-              }
-            }
-            const scalar_t* a_row = a + b * d.dout;
-            for (int64_t o = 0; o < d.dout; ++o) {
-              row[o] = a_row[o] > scalar_t(0) ? row[o] : scalar_t(0);
-            }
-          }
-        });
-        if (need_w) {
-          at::Tensor gw = grad_w[m];
-          at::mm_out(gw, g.t(), x);
-        }
-        if (need_x) {
-          grad_x.addmm_(g, weight[m]);
-        }
-      } else {
-        // G[j, b] = grad_y[path[j], b] * (act > 0), pair-major like the forward's GEMM output.
-        const scalar_t* a = act.narrow(0, plan.offsets[m], n).const_data_ptr<scalar_t>();
-        at::parallel_for(0, n * d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
-          for (int64_t r = begin; r < end; ++r) {
-            const int64_t j = r / d.batch, b = r % d.batch;
-            const scalar_t* src = gy + (path[j] * d.batch + b) * d.dout;
-            const scalar_t* a_row = a + r * d.dout;
-            scalar_t* row = g_ptr + r * d.dout;
-            for (int64_t o = 0; o < d.dout; ++o) {
-              row[o] = a_row[o] > scalar_t(0) ? src[o] : scalar_t(0);
-            }
-          }
-        });
-        if (need_w) {
-          at::Tensor rows = gather_buf.narrow(0, 0, n);
-          at::index_select_out(rows, x_rows, 0, index_tensor(path, n));
-          at::Tensor gw = grad_w[m];
-          at::mm_out(gw, g.t(), rows.view({n * d.batch, d.din}));
-        }
-        if (need_x) {
-          at::Tensor gx = gx_buf.narrow(0, 0, n * d.batch);
-          at::mm_out(gx, g, weight[m]);
-          const scalar_t* gx_ptr = gx.const_data_ptr<scalar_t>();
-          scalar_t* dst_base = grad_x.data_ptr<scalar_t>();
-          at::parallel_for(0, d.batch, kRowGrain, [&](int64_t begin, int64_t end) {
-            for (int64_t j = 0; j < n; ++j) {  // pairs in order: one path may own two of them
-              for (int64_t b = begin; b < end; ++b) {
-                scalar_t* dst = dst_base + (path[j] * d.batch + b) * d.din;
-                const scalar_t* src = gx_ptr + (j * d.batch + b) * d.din;
-                for (int64_t i = 0; i < d.din; ++i) {
-                  dst[i] += src[i];
-                }
-              }
-            }
-          });
-        }
-      }
-      if (need_b) {
-        at::Tensor gb = grad_b[m];
-        at::sum_out(gb, g, 0);
-      }
-    }
+    });
   });
+  at::Tensor grad_w = need_w ? gw_parts.sum(0) : empty;
+  at::Tensor grad_b = need_b ? gb_parts.sum(0) : empty;
   return {grad_x, grad_w, grad_b};
 }
 
