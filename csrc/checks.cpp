@@ -86,6 +86,29 @@ void check_multipath_args(const at::Tensor& x, const at::Tensor& weight, const a
   check_module_index(idx, m, op);
 }
 
+void check_multipath_backward_args(const at::Tensor& grad_y, const std::optional<at::Tensor>& act,
+                                   const at::Tensor& x, const at::Tensor& weight, const at::Tensor& idx,
+                                   const char* op) {
+  const bool shared = x.dim() == 2;
+  const int64_t paths = idx.size(0), batch = x.size(-2), dout = weight.size(1);
+  TORCH_CHECK_TYPE(grad_y.scalar_type() == x.scalar_type(), "emokit.", op, ": grad_y must have x's dtype ",
+                   dtype_name(x.scalar_type()), ", got ", dtype_name(grad_y.scalar_type()));
+  TORCH_CHECK_VALUE(grad_y.sizes() == at::IntArrayRef({paths, batch, dout}) && grad_y.is_contiguous(), "emokit.",
+                    op, ": grad_y must be a contiguous [", paths, ", ", batch, ", ", dout, "] tensor, got shape ",
+                    grad_y.sizes());
+  // The dispatcher picks the CUDA kernel when any argument is on a GPU: a host pointer must not
+  // reach a device kernel, nor the other way round.
+  check_same_device(grad_y, "grad_y", x, op);
+  if (act.has_value() && act->defined()) {
+    const int64_t rows = shared ? weight.size(0) : paths * idx.size(1);
+    TORCH_CHECK_VALUE(act->sizes() == at::IntArrayRef({rows, batch, dout}) && act->is_contiguous() &&
+                          act->scalar_type() == x.scalar_type(),
+                      "emokit.", op, ": act must be the contiguous [", rows, ", ", batch, ", ", dout,
+                      "] activations of multipath_linear_train, got shape ", act->sizes());
+    check_same_device(*act, "act", x, op);
+  }
+}
+
 ModulePlan make_module_plan(const at::Tensor& idx, int64_t num_modules) {
   const at::Tensor host = idx.to(at::kCPU, at::kLong).contiguous();
   const int64_t* flat = host.const_data_ptr<int64_t>();

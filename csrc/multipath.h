@@ -52,8 +52,9 @@ at::Tensor module_counts_cpu(const at::Tensor& idx, int64_t num_modules);
 //   * shared x: act[m] = relu(x @ weight[m].T + bias[m]) once, [B, Dout], added to y[p] of each pair;
 //   * per-path x: the n_m input blocks x[p] are gathered into [n_m * B, Din], one GEMM gives
 //     [n_m * B, Dout], then bias, ReLU and the scatter-add into y[p] run as one epilogue pass.
-// The epilogue of a module is parallel over the B rows (never over pairs: one path may use a module
-// in two slots, and both add into the same y[p]).
+// Parallel work never splits the pairs of one path across threads that write the same y[p] (a path may
+// use a module in two slots): the CPU kernel gives each task whole rows of the batch, the CUDA
+// kernel one thread per run of a path's pairs (see each file's header).
 //
 //   multipath_linear_train(Tensor x, Tensor weight, Tensor bias, Tensor idx) -> (Tensor y, Tensor act)
 //     The same y, plus the post-ReLU activations the backward needs (their sign is the ReLU mask,
@@ -107,6 +108,12 @@ void check_module_index(const at::Tensor& idx, int64_t num_modules, const char* 
 // "multipath_linear_train" or "multipath_linear_backward"), idx range included.
 void check_multipath_args(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                           const at::Tensor& idx, const char* op);
+
+// The checks of multipath_linear_backward's own arguments (after check_multipath_args): grad_y of x's
+// dtype, contiguous [P, B, Dout] and on x's device; act, when given, as multipath_linear_train made it.
+void check_multipath_backward_args(const at::Tensor& grad_y, const std::optional<at::Tensor>& act,
+                                   const at::Tensor& x, const at::Tensor& weight, const at::Tensor& idx,
+                                   const char* op);
 
 // The plan shared by forward and backward: active (p, k) pairs grouped by module (stable counting sort
 // over p * K + k). Built on the CPU from a CPU copy of idx (P * K integers).

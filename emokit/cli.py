@@ -6,6 +6,9 @@ emokit list [datasets|features|methods]
 emokit plugins
 emokit data prepare NAME [--scale S] [--seed K] [--force]
 emokit data info NAME [--data-root DIR]
+emokit profile [--paths P] [--batch B,...] [--width D,...] [--modules M] [--slots K] [--layers L]
+               [--convergence 0,0.5,0.9,1] [--repeats N] [--device cpu|cuda] [--out FILE.json]
+               [--quick] [--require-ext] ...
 """
 
 from __future__ import annotations
@@ -128,6 +131,32 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--cache-dir", type=Path)
     info.add_argument("--scale", type=float, default=1.0, help="simulated corpora: size")
     info.add_argument("--seed", type=int, default=0, help="simulated corpora: seed")
+
+    profile = sub.add_parser(
+        "profile", help="time the multi-path kernels against the fallback and dense torch.mm"
+    )
+    for option, what in [
+        ("--paths", "population sizes P"),
+        ("--batch", "batch sizes B"),
+        ("--width", "layer widths D (Din = Dout = D)"),
+        ("--din", "input widths Din (with --dout, replaces --width)"),
+        ("--dout", "output widths Dout"),
+        ("--modules", "modules per layer M"),
+        ("--slots", "slots per layer K"),
+        ("--layers", "layers L"),
+        ("--convergence", "fractions of elite copies in the population, 0 (random) to 1 (converged)"),
+    ]:
+        profile.add_argument(option, help=f"{what}, comma-separated")
+    profile.add_argument("--classes", type=int, help="classes C of the task head (default 6)")
+    profile.add_argument("--repeats", type=int, help="timed rounds per measurement (default 5)")
+    profile.add_argument("--warmup", type=int, help="untimed calls first, the check's included (default 1)")
+    profile.add_argument("--budget", type=float, help="seconds per measurement: fewer repeats (>= 3) if slow")
+    profile.add_argument("--device", help="cpu (default) or cuda")
+    profile.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    profile.add_argument("--seed", type=int, help="seed of inputs and populations (default 0)")
+    profile.add_argument("--out", type=Path, help="JSON file (default: ./emokit-profile-<time>.json)")
+    profile.add_argument("--quick", action="store_true", help="a tiny grid that runs in seconds")
+    profile.add_argument("--require-ext", action="store_true", help="stop if the extension cannot run")
     return parser
 
 
@@ -139,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().print_help()
         return EXIT_USAGE
     try:
+        if args.command == "profile":
+            return cmd_profile(args, console, err)
         registry = get_registry()
         if args.command != "plugins" and registry.failed:
             names = ", ".join(p.name for p in registry.failed)
@@ -251,6 +282,29 @@ def cmd_data(args: argparse.Namespace, registry: Registry, console: Console) -> 
         for problem in corpus.problems:
             console.print(f"  {problem}", highlight=False)
     return 0
+
+
+def cmd_profile(args: argparse.Namespace, console: Console, err: Console) -> int:
+    """``emokit profile``: time the kernels over a grid (emokit.kernels.profile), print, write JSON."""
+    from emokit.kernels import KernelBackendError, profile
+
+    lists = {name: getattr(args, option.lstrip("-")) for name, (option, _) in profile.LIST_OPTIONS.items()}
+    scalars = ("classes", "repeats", "warmup", "device", "threads", "seed")
+    try:
+        config = profile.config_from_options(
+            quick=args.quick, budget_s=args.budget, **lists, **{name: getattr(args, name) for name in scalars}
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = args.out or profile.default_output_path()
+    try:
+        report = profile.run_profile(config, console, require_ext=args.require_ext)
+    except KernelBackendError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return 1
+    profile.print_report(report, console)
+    console.print(f"results written to {profile.write_report(report, out)}", highlight=False)
+    return 1 if any(r["status"] != "ok" for r in report["results"]) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -186,3 +186,23 @@ def test_unknown_backend_argument_is_named() -> None:
     x, w, b, idx = make_inputs((3, 4, 5, 6, 2, 2), False, "cpu", torch.float32, 0)
     with pytest.raises(ValueError, match=r"backend='gpu' is not one of auto, torch, ext"):
         kernels.multipath_linear(x, w, b, idx, backend="gpu")
+
+
+@pytest.mark.skipif(not BUILT, reason="emokit._C is not built")
+def test_backward_op_checks_its_own_arguments() -> None:
+    kernels.backend("ext")
+    x, w, b, idx = make_inputs((3, 4, 5, 6, 2, 2), False, "cpu", torch.float32, 0)
+    backward = torch.ops.emokit.multipath_linear_backward
+    with pytest.raises(
+        ValueError, match=r"grad_y must be a contiguous \[3, 4, 6\] tensor, got shape \[3, 4, 5\]"
+    ):
+        backward(torch.zeros(3, 4, 5), x, w, b, idx, None, [True, True, True])
+    with pytest.raises(TypeError, match=r"grad_y must have x's dtype torch.float32, got torch.float64"):
+        backward(torch.zeros(3, 4, 6, dtype=torch.float64), x, w, b, idx, None, [True, True, True])
+    with pytest.raises(ValueError, match=r"act must be the contiguous \[6, 4, 6\] activations"):
+        backward(torch.zeros(3, 4, 6), x, w, b, idx, torch.zeros(2, 4, 6), [True, True, True])
+    # Outputs not asked for are empty, and never the same tensor.
+    none = backward(torch.zeros(3, 4, 6), x, w, b, idx, None, [False, False, False])
+    assert all(t.numel() == 0 for t in none) and len({id(t) for t in none}) == 3
+    _, grad_w, grad_b = backward(torch.ones(3, 4, 6), x, w, b, idx, None, [False, True, True])
+    assert grad_w.shape == w.shape and grad_b.shape == b.shape

@@ -263,15 +263,15 @@ struct BackwardTile {
 
 at::Tensor multipath_linear_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                 const at::Tensor& idx) {
-  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
   check_multipath_args(x, weight, bias, idx, "multipath_linear");
+  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
   return forward_impl(x, weight, bias, idx, nullptr);
 }
 
 std::tuple<at::Tensor, at::Tensor> multipath_linear_train_cpu(const at::Tensor& x, const at::Tensor& weight,
                                                               const at::Tensor& bias, const at::Tensor& idx) {
-  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
   check_multipath_args(x, weight, bias, idx, "multipath_linear_train");
+  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
   at::Tensor act;
   at::Tensor y = forward_impl(x, weight, bias, idx, &act);
   return {y, act};
@@ -280,31 +280,27 @@ std::tuple<at::Tensor, at::Tensor> multipath_linear_train_cpu(const at::Tensor& 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> multipath_linear_backward_cpu(
     const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
     const at::Tensor& idx, const std::optional<at::Tensor>& act_in, std::array<bool, 3> output_mask) {
-  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
   constexpr const char* op = "multipath_linear_backward";
   check_multipath_args(x, weight, bias, idx, op);
+  check_multipath_backward_args(grad_y, act_in, x, weight, idx, op);
+  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
   const Dims d = dims_of(x, weight, idx);
-  TORCH_CHECK_TYPE(grad_y.scalar_type() == x.scalar_type(), "emokit.", op, ": grad_y must have x's dtype");
-  TORCH_CHECK_VALUE(grad_y.sizes() == at::IntArrayRef({d.paths, d.batch, d.dout}) && grad_y.is_contiguous(),
-                    "emokit.", op, ": grad_y must be a contiguous [", d.paths, ", ", d.batch, ", ", d.dout,
-                    "] tensor, got shape ", grad_y.sizes());
+  const auto [need_x, need_w, need_b] = output_mask;
+  if (!(need_x || need_w || need_b)) {
+    return {at::empty({0}, x.options()), at::empty({0}, x.options()), at::empty({0}, x.options())};
+  }
   at::Tensor act;
   if (act_in.has_value() && act_in->defined()) {
     act = *act_in;
-    const int64_t rows = d.shared ? d.modules : d.paths * d.slots;
-    TORCH_CHECK_VALUE(act.sizes() == at::IntArrayRef({rows, d.batch, d.dout}) && act.is_contiguous() &&
-                          act.scalar_type() == x.scalar_type(),
-                      "emokit.", op, ": act must be the contiguous [", rows, ", ", d.batch, ", ", d.dout,
-                      "] activations of multipath_linear_train, got shape ", act.sizes());
   } else {
     forward_impl(x, weight, bias, idx, &act);  // recompute: the ReLU masks are not in y
   }
-  const auto [need_x, need_w, need_b] = output_mask;
-  const at::Tensor empty = at::empty({0}, x.options());
-  at::Tensor grad_x = need_x ? at::zeros_like(x) : empty;
+  // An output not asked for is an empty tensor of its own (outputs of an op must not alias).
+  const auto empty = [&] { return at::empty({0}, x.options()); };
+  at::Tensor grad_x = need_x ? at::zeros_like(x) : empty();
   const ModulePlan plan = make_module_plan(idx, d.modules);
-  if (plan.active() == 0 || d.batch == 0 || d.dout == 0 || !(need_x || need_w || need_b)) {
-    return {grad_x, need_w ? at::zeros_like(weight) : empty, need_b ? at::zeros_like(bias) : empty};
+  if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
+    return {grad_x, need_w ? at::zeros_like(weight) : empty(), need_b ? at::zeros_like(bias) : empty()};
   }
   int64_t widest = 0;
   for (int64_t m = 0; m < d.modules; ++m) {
@@ -329,8 +325,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> multipath_linear_backward_cpu(
       }
     });
   });
-  at::Tensor grad_w = need_w ? gw_parts.sum(0) : empty;
-  at::Tensor grad_b = need_b ? gb_parts.sum(0) : empty;
+  at::Tensor grad_w = need_w ? gw_parts.sum(0) : empty();
+  at::Tensor grad_b = need_b ? gb_parts.sum(0) : empty();
   return {grad_x, grad_w, grad_b};
 }
 
