@@ -20,6 +20,11 @@ def devices() -> list[str]:
     return ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
+def ext_available(device: str) -> bool:
+    """Whether emokit._C is built with kernels for ``device`` ("cpu" or "cuda")."""
+    return device in _ext_devices()
+
+
 def _ext_devices() -> tuple[str, ...]:
     if not BUILT:
         return ()

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from kernel_grid import backend_params, reference_population
+from kernel_grid import backend_params, ext_available, reference_population
 
 import emokit.kernels as kernels
 from emokit.kernels.population import group_prefixes
@@ -154,3 +154,23 @@ def test_bad_arguments_are_named(change, error: type, text: str) -> None:
     with pytest.raises(error) as caught:
         kernels.population_forward(**change(args))
     assert str(caught.value).startswith("emokit.population_forward: ") and text in str(caught.value)
+
+
+@pytest.mark.skipif(not ext_available("cpu"), reason="emokit._C has no CPU kernels here")
+def test_batch_chunks_give_the_same_fitness(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without gradients the CPU kernels run the batch in cache-sized chunks through every layer.
+    from emokit.kernels import population
+
+    layers, head_w, head_b = make_model((7, 6, 5), 4, 3, torch.float64, "cpu", 12)
+    paths = converging_population(9, 2, 2, 4, 13)
+    gen = torch.Generator().manual_seed(14)
+    x = torch.randn(50, 7, dtype=torch.float64, generator=gen)
+    targets = torch.randint(0, 3, (50,), generator=gen)
+    monkeypatch.setattr(population, "CHUNK_BYTES", 1)  # 16 rows per chunk: 4 chunks, the last short
+    with torch.no_grad():
+        out = kernels.population_forward(x, layers, paths, head_w, head_b, targets, backend="ext")
+    assert population._chunk_rows(x, layers, population.group_prefixes(paths), "ext") == 16
+    torch.testing.assert_close(out.logits, reference_population(x, layers, paths, head_w, head_b))
+    whole = kernels.population_forward(x, layers, paths, head_w, head_b, targets, backend="torch")
+    torch.testing.assert_close(out.loss, whole.loss)
+    assert torch.equal(out.accuracy, whole.accuracy)

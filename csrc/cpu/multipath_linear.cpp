@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "multipath.h"
 
@@ -34,17 +35,26 @@ Dims dims_of(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& id
 // a tile's input, output and the module's weight stay in a core's cache for the epilogue.
 constexpr int64_t kTileRows = 512;
 
+// Bytes of GEMM output a task keeps per module (shared input): all used modules' tiles stay in a
+// core's L2 cache until every path has summed them.
+constexpr int64_t kSharedTileBytes = 1 << 20;
+
 // The batch rows each forward task owns. Every task runs all modules on its rows [b0, b0 + tile), so
 // tasks never write the same memory: no locks, no atomics, a deterministic sum, and each GEMM's output
 // is consumed by the epilogue while it is still in cache. Tiles shrink so every thread gets work.
-int64_t forward_tile(const Dims& d, const ModulePlan& plan) {
+int64_t forward_tile(const Dims& d, const ModulePlan& plan, int64_t element_size) {
   int64_t used = 0;
   for (int64_t m = 0; m < d.modules; ++m) {
     used += plan.count(m) > 0;
   }
-  // A per-path GEMM stacks the tile's rows of every pair of the module: ~active/used pairs.
-  const int64_t pairs_per_module = d.shared ? 1 : std::max<int64_t>(1, plan.active() / std::max<int64_t>(used, 1));
-  int64_t tile = std::max<int64_t>(1, kTileRows / pairs_per_module);
+  used = std::max<int64_t>(used, 1);
+  int64_t tile = 0;
+  if (d.shared) {
+    tile = std::clamp<int64_t>(kSharedTileBytes / (used * std::max<int64_t>(d.dout, 1) * element_size), 8, kTileRows);
+  } else {
+    // A per-path GEMM stacks the tile's rows of every pair of the module: ~active/used pairs.
+    tile = std::max<int64_t>(1, kTileRows / std::max<int64_t>(1, plan.active() / used));
+  }
   const int64_t threads = at::get_num_threads();
   if (threads > 1) {
     tile = std::min(tile, std::max<int64_t>(1, (d.batch + threads - 1) / threads));
@@ -53,63 +63,103 @@ int64_t forward_tile(const Dims& d, const ModulePlan& plan) {
 }
 
 // One task of the forward: rows [b0, b0 + rows) of y (and of act) for every module of the plan.
+// y is not zeroed beforehand: a path's first contribution is stored, the next ones added, and rows of
+// paths with no active module are zero-filled last, which saves a pass over y.
 template <typename scalar_t>
 void forward_tile_task(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const ModulePlan& plan,
-                       const Dims& d, int64_t b0, int64_t rows, int64_t widest, scalar_t* y, scalar_t* act) {
-  const int64_t gemm_rows = d.shared ? rows : widest * rows;
-  at::Tensor out_buf = at::empty({gemm_rows, d.dout}, x.options());
-  at::Tensor in_buf = d.shared ? at::Tensor() : at::empty({gemm_rows, d.din}, x.options());
-  scalar_t* out = out_buf.data_ptr<scalar_t>();
-  const scalar_t* x_ptr = x.const_data_ptr<scalar_t>();
-  for (int64_t m = 0; m < d.modules; ++m) {
-    const int64_t n = plan.count(m);
-    if (n == 0) {
-      continue;
+                       const int64_t* idx, const Dims& d, int64_t b0, int64_t rows, int64_t widest, scalar_t* y,
+                       scalar_t* act) {
+  const int64_t block = rows * d.dout;  // one path's rows of y in this tile
+  std::vector<char> written(d.paths, 0);
+  if (d.shared) {
+    // Each used module's output on the tile, once; then every path sums its slots' outputs.
+    std::vector<int64_t> slot_of(d.modules, -1);
+    int64_t used = 0;
+    for (int64_t m = 0; m < d.modules; ++m) {
+      if (plan.count(m) > 0) {
+        slot_of[m] = used++;
+      }
     }
-    const int64_t first = plan.offsets[m];
-    const int64_t* path = plan.path.data() + first;
-    const scalar_t* bias_m = bias[m].const_data_ptr<scalar_t>();
-    if (d.shared) {
-      at::Tensor o = out_buf.narrow(0, 0, rows);
-      at::mm_out(o, x.narrow(0, b0, rows), weight[m].t());
+    at::Tensor out_buf = at::empty({used, rows, d.dout}, x.options());
+    scalar_t* out = out_buf.data_ptr<scalar_t>();
+    const at::Tensor x_tile = x.narrow(0, b0, rows);
+    for (int64_t m = 0; m < d.modules; ++m) {
+      if (slot_of[m] < 0) {
+        continue;
+      }
+      at::Tensor o = out_buf[slot_of[m]];
+      at::mm_out(o, x_tile, weight[m].t());
+      scalar_t* tile = out + slot_of[m] * block;
+      const scalar_t* bias_m = bias[m].const_data_ptr<scalar_t>();
       for (int64_t b = 0; b < rows; ++b) {
-        scalar_t* row = out + b * d.dout;
-        for (int64_t o = 0; o < d.dout; ++o) {
-          row[o] = std::max(row[o] + bias_m[o], scalar_t(0));
+        for (int64_t i = 0; i < d.dout; ++i) {
+          tile[b * d.dout + i] = std::max(tile[b * d.dout + i] + bias_m[i], scalar_t(0));
         }
       }
       if (act != nullptr) {
-        std::memcpy(act + (m * d.batch + b0) * d.dout, out, sizeof(scalar_t) * rows * d.dout);
+        std::memcpy(act + (m * d.batch + b0) * d.dout, tile, sizeof(scalar_t) * block);
       }
-      for (int64_t j = 0; j < n; ++j) {  // the module's output on the shared input, once per pair
-        scalar_t* dst = y + (path[j] * d.batch + b0) * d.dout;
-        for (int64_t i = 0; i < rows * d.dout; ++i) {
-          dst[i] += out[i];
+    }
+    for (int64_t p = 0; p < d.paths; ++p) {
+      scalar_t* dst = y + (p * d.batch + b0) * d.dout;
+      for (int64_t k = 0; k < d.slots; ++k) {
+        const int64_t m = idx[p * d.slots + k];
+        if (m < 0) {
+          continue;
+        }
+        const scalar_t* src = out + slot_of[m] * block;
+        if (written[p]) {
+          for (int64_t i = 0; i < block; ++i) {
+            dst[i] += src[i];
+          }
+        } else {
+          std::memcpy(dst, src, sizeof(scalar_t) * block);
+          written[p] = 1;
         }
       }
-      continue;
     }
-    // Per-path input: stack the tile's rows of each pair's path (contiguous blocks), one GEMM.
+  } else {
+    at::Tensor out_buf = at::empty({widest * rows, d.dout}, x.options());
+    at::Tensor in_buf = at::empty({widest * rows, d.din}, x.options());
+    scalar_t* out = out_buf.data_ptr<scalar_t>();
     scalar_t* in = in_buf.data_ptr<scalar_t>();
-    for (int64_t j = 0; j < n; ++j) {
-      std::memcpy(in + j * rows * d.din, x_ptr + (path[j] * d.batch + b0) * d.din, sizeof(scalar_t) * rows * d.din);
-    }
-    at::Tensor o = out_buf.narrow(0, 0, n * rows);
-    at::mm_out(o, in_buf.narrow(0, 0, n * rows), weight[m].t());
-    // Epilogue: bias, ReLU, keep the activation for backward, add into the path's output.
-    for (int64_t j = 0; j < n; ++j) {
-      scalar_t* dst = y + (path[j] * d.batch + b0) * d.dout;
-      scalar_t* keep = act != nullptr ? act + ((first + j) * d.batch + b0) * d.dout : nullptr;
-      const scalar_t* src = out + j * rows * d.dout;
-      for (int64_t b = 0; b < rows; ++b) {
-        for (int64_t o = 0; o < d.dout; ++o) {
-          const scalar_t v = std::max(src[b * d.dout + o] + bias_m[o], scalar_t(0));
-          dst[b * d.dout + o] += v;
-          if (keep != nullptr) {
-            keep[b * d.dout + o] = v;
+    const scalar_t* x_ptr = x.const_data_ptr<scalar_t>();
+    for (int64_t m = 0; m < d.modules; ++m) {
+      const int64_t n = plan.count(m);
+      if (n == 0) {
+        continue;
+      }
+      const int64_t first = plan.offsets[m];
+      const int64_t* path = plan.path.data() + first;
+      const scalar_t* bias_m = bias[m].const_data_ptr<scalar_t>();
+      // Stack the tile's rows of each pair's path (contiguous blocks): one GEMM for the module.
+      for (int64_t j = 0; j < n; ++j) {
+        std::memcpy(in + j * rows * d.din, x_ptr + (path[j] * d.batch + b0) * d.din, sizeof(scalar_t) * rows * d.din);
+      }
+      at::Tensor o = out_buf.narrow(0, 0, n * rows);
+      at::mm_out(o, in_buf.narrow(0, 0, n * rows), weight[m].t());
+      // Epilogue: bias, ReLU, keep the activation for backward, store or add into the path's rows.
+      for (int64_t j = 0; j < n; ++j) {
+        scalar_t* dst = y + (path[j] * d.batch + b0) * d.dout;
+        scalar_t* keep = act != nullptr ? act + ((first + j) * d.batch + b0) * d.dout : nullptr;
+        const scalar_t* src = out + j * block;
+        const bool add = written[path[j]];
+        written[path[j]] = 1;
+        for (int64_t b = 0; b < rows; ++b) {
+          for (int64_t i = 0; i < d.dout; ++i) {
+            const scalar_t v = std::max(src[b * d.dout + i] + bias_m[i], scalar_t(0));
+            dst[b * d.dout + i] = add ? dst[b * d.dout + i] + v : v;
+            if (keep != nullptr) {
+              keep[b * d.dout + i] = v;
+            }
           }
         }
       }
+    }
+  }
+  for (int64_t p = 0; p < d.paths; ++p) {
+    if (!written[p]) {
+      std::fill_n(y + (p * d.batch + b0) * d.dout, block, scalar_t(0));
     }
   }
 }
@@ -119,7 +169,13 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at:
                         const at::Tensor& idx, at::Tensor* act) {
   const Dims d = dims_of(x, weight, idx);
   const ModulePlan plan = make_module_plan(idx, d.modules);
-  at::Tensor y = at::zeros({d.paths, d.batch, d.dout}, x.options());
+  if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
+    if (act != nullptr) {
+      *act = at::zeros({d.shared ? d.modules : d.paths * d.slots, d.batch, d.dout}, x.options());
+    }
+    return at::zeros({d.paths, d.batch, d.dout}, x.options());
+  }
+  at::Tensor y = at::empty({d.paths, d.batch, d.dout}, x.options());  // every row is written below
   if (act != nullptr) {
     // Rows the plan writes are filled below; the others (unused modules, or the tail after the last
     // active pair) are zeroed here, so the result is fully defined.
@@ -134,14 +190,12 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at:
       act->narrow(0, plan.active(), act->size(0) - plan.active()).zero_();
     }
   }
-  if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
-    return y;
-  }
   int64_t widest = 0;
   for (int64_t m = 0; m < d.modules; ++m) {
     widest = std::max(widest, plan.count(m));
   }
-  const int64_t tile = forward_tile(d, plan);
+  const at::Tensor idx_host = idx.to(at::kCPU, at::kLong).contiguous();
+  const int64_t tile = forward_tile(d, plan, x.element_size());
   const int64_t tiles = (d.batch + tile - 1) / tile;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "emokit_multipath_linear_cpu", [&] {
     scalar_t* y_ptr = y.data_ptr<scalar_t>();
@@ -153,8 +207,8 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at:
       const at::AutoDispatchBelowADInplaceOrView below_autograd;
       for (int64_t t = begin; t < end; ++t) {
         const int64_t b0 = t * tile;
-        forward_tile_task<scalar_t>(x, weight, bias, plan, d, b0, std::min(tile, d.batch - b0), widest, y_ptr,
-                                    act_ptr);
+        forward_tile_task<scalar_t>(x, weight, bias, plan, idx_host.const_data_ptr<int64_t>(), d, b0,
+                                    std::min(tile, d.batch - b0), widest, y_ptr, act_ptr);
       }
     });
   });
@@ -308,7 +362,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> multipath_linear_backward_cpu(
   }
   // Tiled over the batch like the forward: a task owns its rows of grad_x. grad_weight and grad_bias
   // sum over all rows, so each thread accumulates its own copy and the copies are added at the end.
-  const int64_t tile = forward_tile(d, plan);
+  const int64_t tile = forward_tile(d, plan, x.element_size());
   const int64_t tiles = (d.batch + tile - 1) / tile;
   const int64_t threads = tiles > 1 ? at::get_num_threads() : 1;
   at::Tensor gw_parts = need_w ? at::zeros({threads, d.modules, d.dout, d.din}, x.options()) : at::Tensor();

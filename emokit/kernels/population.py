@@ -153,31 +153,74 @@ def population_forward(
         TypeError, ValueError: bad arguments, named in the message; those of the layer op itself are
         those of :func:`emokit.kernels.multipath_linear`.
     """
-    from emokit.kernels import multipath_linear
-
     _check(x, layers, paths, head_weight, head_bias, targets)
     plan = group_prefixes(paths, share_prefixes)
+    distinct = tuple(int(idx.shape[0]) for idx in plan.idx)
+    rows = _chunk_rows(x, layers, plan, backend)
+    if rows >= x.shape[0]:
+        logits = _logits(x, layers, plan, head_weight, head_bias, backend)
+    else:
+        chunks = [_logits(part, layers, plan, head_weight, head_bias, backend) for part in x.split(rows)]
+        logits = torch.cat(chunks, dim=1)
+    loss, accuracy = _fitness(logits, targets)
+    if head_weight.dim() == 3:
+        return PopulationOutput(logits, loss, accuracy, distinct)
+    # One head: logits and fitness were computed per distinct final state; copy them out to the paths.
+    pick = plan.group
+    return PopulationOutput(
+        logits.index_select(0, pick),
+        None if loss is None else loss.index_select(0, pick),
+        None if accuracy is None else accuracy.index_select(0, pick),
+        distinct,
+    )
+
+
+#: Bytes of one layer's output the CPU kernel path aims at per batch chunk (see _chunk_rows).
+CHUNK_BYTES = 2 << 20
+
+
+def _chunk_rows(x: torch.Tensor, layers: Sequence[Layer], plan: PrefixGroups, backend: str | None) -> int:
+    """Batch rows per chunk: all of them, except for the CPU kernels when no gradient is needed.
+
+    There, the batch goes through every layer in chunks whose hidden states stay in cache (about
+    :data:`CHUNK_BYTES`, at least 16 rows), instead of materialising [P, B, D] per layer: fewer
+    cache misses and no fresh pages for large outputs, which on a CPU cost as much as the GEMMs'
+    epilogues. With autograd the whole batch runs at once (the backward needs every layer's output),
+    and the fallback or a GPU gains nothing from it.
+    """
+    from emokit.kernels import backend as resolve_backend
+
+    batch = x.shape[0]
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for layer in layers for t in layer)
+    if needs_grad or x.device.type != "cpu" or resolve_backend(backend) != "ext":
+        return batch
+    widest = max(
+        int(idx.shape[0]) * int(weight.shape[1]) for idx, (weight, _) in zip(plan.idx, layers, strict=True)
+    )
+    return max(16, CHUNK_BYTES // (widest * x.element_size()))
+
+
+def _logits(
+    x: torch.Tensor,
+    layers: Sequence[Layer],
+    plan: PrefixGroups,
+    head_weight: torch.Tensor,
+    head_bias: torch.Tensor,
+    backend: str | None,
+) -> torch.Tensor:
+    """Logits of a batch (or a chunk of it): [U, B, C] per distinct final state with one head, else
+    [P, B, C]."""
+    from emokit.kernels import multipath_linear
+
     hidden = x
     for (weight, bias), idx, parent in zip(layers, plan.idx, plan.parent, strict=True):
         if parent is not None and not _is_identity(parent, hidden.shape[0]):
             hidden = hidden.index_select(0, parent)
         hidden = multipath_linear(hidden, weight, bias, idx, backend=backend)
-    distinct = tuple(int(idx.shape[0]) for idx in plan.idx)
     if head_weight.dim() == 2:
-        # One head: logits and fitness per distinct final state, then copied out to the paths.
-        logits = torch.matmul(hidden, head_weight.t()) + head_bias
-        loss, accuracy = _fitness(logits, targets)
-        pick = plan.group
-        return PopulationOutput(
-            logits.index_select(0, pick),
-            None if loss is None else loss.index_select(0, pick),
-            None if accuracy is None else accuracy.index_select(0, pick),
-            distinct,
-        )
+        return torch.matmul(hidden, head_weight.t()) + head_bias
     per_path = hidden.index_select(0, plan.group)
-    logits = torch.baddbmm(head_bias.unsqueeze(1), per_path, head_weight.transpose(1, 2))
-    loss, accuracy = _fitness(logits, targets)
-    return PopulationOutput(logits, loss, accuracy, distinct)
+    return torch.baddbmm(head_bias.unsqueeze(1), per_path, head_weight.transpose(1, 2))
 
 
 def _is_identity(parent: torch.Tensor, previous: int) -> bool:
