@@ -6,12 +6,12 @@ Install torch first and build without isolation, so pip never pulls a second (CU
     pip install torch==2.13.0 setuptools wheel ninja
     pip install --no-build-isolation -e .
 
-By default the CPU kernels are built, plus the CUDA kernels when torch is a CUDA build, sees a GPU
-and finds the CUDA toolkit. Environment overrides (read at build time):
+By default the CPU kernels are built, plus the CUDA kernels when torch is a CUDA build and the CUDA
+toolkit (nvcc) is found; the architectures come from TORCH_CUDA_ARCH_LIST, else from the GPUs
+visible, else from those torch was built for. Environment overrides (read at build time):
     EMOKIT_NO_EXTENSION=1  skip the extension; emokit then runs on its pure-PyTorch fallback.
-    FORCE_CUDA=1           build the CUDA kernels even when no GPU is visible (needs nvcc and a
-                           CUDA build of torch); the architectures come from TORCH_CUDA_ARCH_LIST,
-                           else from the GPUs visible, else from those torch was built for.
+    FORCE_CUDA=1           require the CUDA kernels: fail the build if torch has no CUDA or nvcc is
+                           missing, instead of quietly building the CPU kernels only.
     FORCE_CPU=1            build the CPU kernels only, even where CUDA is available.
     EMOKIT_DEBUG_BUILD=1   compile with -O0 -g.
     NVCC_FLAGS="..."       extra nvcc flags; MAX_JOBS=N limits ninja's parallel compile jobs.
@@ -70,7 +70,9 @@ def _default_cuda_arch_list(torch) -> None:
         return
     archs = sorted(int(a[3:]) for a in torch.cuda.get_arch_list() if a.startswith("sm_"))
     if not archs:
-        raise RuntimeError("FORCE_CUDA=1 without a GPU: set TORCH_CUDA_ARCH_LIST, e.g. '8.0;9.0+PTX'")
+        raise RuntimeError(
+            "no GPU visible to build CUDA kernels for: set TORCH_CUDA_ARCH_LIST, e.g. '8.0;9.0+PTX'"
+        )
     arch_list = ";".join(f"{a // 10}.{a % 10}" for a in archs) + "+PTX"
     os.environ["TORCH_CUDA_ARCH_LIST"] = arch_list
     print(f"emokit: no GPU visible, building for TORCH_CUDA_ARCH_LIST={arch_list}")
@@ -79,8 +81,9 @@ def _default_cuda_arch_list(torch) -> None:
 def extension_modules() -> tuple[list, dict, dict]:
     """The emokit._C extension, the build_ext command and the setup() options that go with it.
 
-    CPU kernels always; CUDA kernels when torch has CUDA and sees a GPU (or FORCE_CUDA=1), unless
-    FORCE_CPU=1. EMOKIT_DEBUG_BUILD=1 compiles with -O0 -g. Parallel jobs: MAX_JOBS (torch's knob).
+    CPU kernels always; CUDA kernels when torch has CUDA and nvcc is found (FORCE_CUDA=1 makes
+    that an error if not), unless FORCE_CPU=1. EMOKIT_DEBUG_BUILD=1 compiles with -O0 -g.
+    Parallel jobs: MAX_JOBS (torch's knob).
     """
     if _flag("EMOKIT_NO_EXTENSION"):
         print("emokit: EMOKIT_NO_EXTENSION=1, not building emokit._C (pure-PyTorch fallback only)")
@@ -116,7 +119,10 @@ def extension_modules() -> tuple[list, dict, dict]:
         with_cuda = True
         _default_cuda_arch_list(torch)
     else:
-        with_cuda = torch.version.cuda is not None and torch.cuda.is_available() and CUDA_HOME is not None
+        # A CUDA build of torch and nvcc are enough: a machine that builds need not have a GPU.
+        with_cuda = torch.version.cuda is not None and CUDA_HOME is not None
+        if with_cuda:
+            _default_cuda_arch_list(torch)
 
     debug = _flag("EMOKIT_DEBUG_BUILD")
     opt = ["-O0", "-g"] if debug else ["-O3"]

@@ -15,7 +15,7 @@ import torch
 BUILD_HINT = (
     "to build it, run `pip install --no-build-isolation -e .` in the emokit source tree, with torch, "
     "setuptools, wheel and ninja installed first (a C++ compiler is needed; CUDA kernels are added when "
-    "torch sees a GPU, or with FORCE_CUDA=1)"
+    "torch is a CUDA build and nvcc is found)"
 )
 
 

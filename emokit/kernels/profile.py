@@ -987,6 +987,12 @@ def environment(device: torch.device) -> dict[str, Any]:
         "torch": torch.__version__,
         "versions": package_versions(),
         "host": platform.node(),
+        # Settings that change CPU timings: thread pools, and huge pages for torch's allocations
+        # (without them, fresh pages of large outputs cost about as much as the GEMMs' epilogues).
+        "env": {
+            name: os.environ.get(name)
+            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "THP_MEM_ALLOC_ENABLE", "EMOKIT_BACKEND")
+        },
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
