@@ -1,7 +1,8 @@
-// Argument checks shared by the CPU and CUDA kernels; the fallback (emokit/kernels/fallback.py)
-// raises the same exception types with the same messages.
+// What the CPU and CUDA kernels share: argument checks (the fallback, emokit/kernels/fallback.py,
+// raises the same exception types with the same messages), the module plan and the sizes.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,34 @@ ModulePlan make_module_plan(const at::Tensor& idx, int64_t num_modules) {
     }
   }
   return plan;
+}
+
+int64_t ModulePlan::widest() const {
+  int64_t most = 0;
+  for (int64_t m = 0; m < num_modules; ++m) {
+    most = std::max(most, count(m));
+  }
+  return most;
+}
+
+Dims dims_of(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& idx) {
+  const bool shared = x.dim() == 2;
+  return Dims{shared,          idx.size(0),    shared ? x.size(0) : x.size(1), x.size(-1),
+              weight.size(1), weight.size(0), idx.size(1)};
+}
+
+at::Tensor empty_activations(const at::Tensor& x, const Dims& d, const ModulePlan& plan) {
+  at::Tensor act = at::empty({d.shared ? d.modules : d.paths * d.slots, d.batch, d.dout}, x.options());
+  if (d.shared) {
+    for (int64_t m = 0; m < d.modules; ++m) {
+      if (plan.count(m) == 0) {
+        act[m].zero_();
+      }
+    }
+  } else {
+    act.narrow(0, plan.active(), act.size(0) - plan.active()).zero_();
+  }
+  return act;
 }
 
 }  // namespace emokit

@@ -124,7 +124,19 @@ struct ModulePlan {
   int64_t num_modules = 0;
   int64_t active() const { return static_cast<int64_t>(path.size()); }
   int64_t count(int64_t m) const { return offsets[m + 1] - offsets[m]; }
+  int64_t widest() const;  // the most pairs of one module
 };
 ModulePlan make_module_plan(const at::Tensor& idx, int64_t num_modules);
+
+// The sizes of a multipath_linear call, read from checked arguments.
+struct Dims {
+  bool shared;  // x is [B, Din], one input for every path
+  int64_t paths, batch, din, dout, modules, slots;
+};
+Dims dims_of(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& idx);
+
+// multipath_linear_train's act, allocated in its layout (see above) with the rows the plan never
+// writes (unused modules, or the tail after the last active pair) zeroed, so the result is defined.
+at::Tensor empty_activations(const at::Tensor& x, const Dims& d, const ModulePlan& plan);
 
 }  // namespace emokit

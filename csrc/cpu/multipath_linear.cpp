@@ -20,17 +20,6 @@ namespace emokit {
 
 namespace {
 
-struct Dims {
-  bool shared;  // x is [B, Din], one input for every path
-  int64_t paths, batch, din, dout, modules, slots;
-};
-
-Dims dims_of(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& idx) {
-  const bool shared = x.dim() == 2;
-  return Dims{shared,          idx.size(0),    shared ? x.size(0) : x.size(1), x.size(-1),
-              weight.size(1), weight.size(0), idx.size(1)};
-}
-
 // Rows aimed at per GEMM in the tiled forward: enough for sgemm to run near its peak, few enough that
 // a tile's input, output and the module's weight stay in a core's cache for the epilogue.
 constexpr int64_t kTileRows = 512;
@@ -177,23 +166,9 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at:
   }
   at::Tensor y = at::empty({d.paths, d.batch, d.dout}, x.options());  // every row is written below
   if (act != nullptr) {
-    // Rows the plan writes are filled below; the others (unused modules, or the tail after the last
-    // active pair) are zeroed here, so the result is fully defined.
-    *act = at::empty({d.shared ? d.modules : d.paths * d.slots, d.batch, d.dout}, x.options());
-    if (d.shared) {
-      for (int64_t m = 0; m < d.modules; ++m) {
-        if (plan.count(m) == 0) {
-          (*act)[m].zero_();
-        }
-      }
-    } else {
-      act->narrow(0, plan.active(), act->size(0) - plan.active()).zero_();
-    }
+    *act = empty_activations(x, d, plan);
   }
-  int64_t widest = 0;
-  for (int64_t m = 0; m < d.modules; ++m) {
-    widest = std::max(widest, plan.count(m));
-  }
+  const int64_t widest = plan.widest();
   const at::Tensor idx_host = idx.to(at::kCPU, at::kLong).contiguous();
   const int64_t tile = forward_tile(d, plan, x.element_size());
   const int64_t tiles = (d.batch + tile - 1) / tile;
@@ -356,10 +331,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> multipath_linear_backward_cpu(
   if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
     return {grad_x, need_w ? at::zeros_like(weight) : empty(), need_b ? at::zeros_like(bias) : empty()};
   }
-  int64_t widest = 0;
-  for (int64_t m = 0; m < d.modules; ++m) {
-    widest = std::max(widest, plan.count(m));
-  }
+  const int64_t widest = plan.widest();
   // Tiled over the batch like the forward: a task owns its rows of grad_x. grad_weight and grad_bias
   // sum over all rows, so each thread accumulates its own copy and the copies are added at the end.
   const int64_t tile = forward_tile(d, plan, x.element_size());

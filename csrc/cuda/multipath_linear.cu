@@ -37,17 +37,6 @@ constexpr int64_t kMaxBlocks = 65535;  // the kernels loop over the rest (grid-s
 
 int blocks_for(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks)); }
 
-struct Dims {
-  bool shared;  // x is [B, Din], one input for every path
-  int64_t paths, batch, din, dout, modules, slots;
-};
-
-Dims dims_of(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& idx) {
-  const bool shared = x.dim() == 2;
-  return Dims{shared,          idx.size(0),    shared ? x.size(0) : x.size(1), x.size(-1),
-              weight.size(1), weight.size(0), idx.size(1)};
-}
-
 // The plan, with what the kernels read of it on the device: `data` holds the path of every pair in
 // plan order, then, per module, the starts of its runs of pairs with one path (relative to the
 // module's first pair; see multipath_linear_kernels.cuh) closed by the module's pair count.
@@ -96,18 +85,7 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at:
   const ModulePlan& plan = dp.host;
   at::Tensor y = at::zeros({d.paths, d.batch, d.dout}, x.options());
   if (act != nullptr) {
-    // Rows the plan writes are filled below; the others (unused modules, or the tail after the last
-    // active pair) are zeroed here, so the result is fully defined.
-    *act = at::empty({d.shared ? d.modules : d.paths * d.slots, d.batch, d.dout}, x.options());
-    if (d.shared) {
-      for (int64_t m = 0; m < d.modules; ++m) {
-        if (plan.count(m) == 0) {
-          (*act)[m].zero_();
-        }
-      }
-    } else {
-      act->narrow(0, plan.active(), act->size(0) - plan.active()).zero_();
-    }
+    *act = empty_activations(x, d, plan);
   }
   if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
     return y;
