@@ -111,11 +111,11 @@ void check_multipath_backward_args(const at::Tensor& grad_y, const std::optional
 }
 
 ModulePlan make_module_plan(const at::Tensor& idx, int64_t num_modules) {
-  const at::Tensor host = idx.to(at::kCPU, at::kLong).contiguous();
-  const int64_t* flat = host.const_data_ptr<int64_t>();
-  const int64_t n = host.numel();
-  const int64_t k = host.dim() == 2 ? host.size(1) : 1;
   ModulePlan plan;
+  plan.idx = idx.to(at::kCPU, at::kLong).contiguous();
+  const int64_t* flat = plan.idx.const_data_ptr<int64_t>();
+  const int64_t n = plan.idx.numel();
+  const int64_t k = plan.idx.dim() == 2 ? plan.idx.size(1) : 1;
   plan.num_modules = num_modules;
   plan.offsets.assign(num_modules + 1, 0);
   for (int64_t i = 0; i < n; ++i) {

@@ -121,6 +121,7 @@ struct ModulePlan {
   std::vector<int64_t> offsets;  // [M + 1]: module m owns plan positions offsets[m] .. offsets[m+1]
   std::vector<int64_t> path;     // [active pairs], plan order: the path p of each pair
   std::vector<int64_t> slot;     // [active pairs], plan order: the slot k of each pair
+  at::Tensor idx;                // int64 CPU copy of idx [P, K], in path order
   int64_t num_modules = 0;
   int64_t active() const { return static_cast<int64_t>(path.size()); }
   int64_t count(int64_t m) const { return offsets[m + 1] - offsets[m]; }

@@ -154,22 +154,16 @@ void forward_tile_task(const at::Tensor& x, const at::Tensor& weight, const at::
 }
 
 // The forward of both ops; act is defined only for multipath_linear_train (layouts in multipath.h).
-at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                        const at::Tensor& idx, at::Tensor* act) {
-  const Dims d = dims_of(x, weight, idx);
-  const ModulePlan plan = make_module_plan(idx, d.modules);
-  if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
-    if (act != nullptr) {
-      *act = at::zeros({d.shared ? d.modules : d.paths * d.slots, d.batch, d.dout}, x.options());
-    }
-    return at::zeros({d.paths, d.batch, d.dout}, x.options());
-  }
-  at::Tensor y = at::empty({d.paths, d.batch, d.dout}, x.options());  // every row is written below
+at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const Dims& d,
+                        const ModulePlan& plan, at::Tensor* act) {
   if (act != nullptr) {
     *act = empty_activations(x, d, plan);
   }
+  if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
+    return at::zeros({d.paths, d.batch, d.dout}, x.options());
+  }
+  at::Tensor y = at::empty({d.paths, d.batch, d.dout}, x.options());  // every row is written below
   const int64_t widest = plan.widest();
-  const at::Tensor idx_host = idx.to(at::kCPU, at::kLong).contiguous();
   const int64_t tile = forward_tile(d, plan, x.element_size());
   const int64_t tiles = (d.batch + tile - 1) / tile;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "emokit_multipath_linear_cpu", [&] {
@@ -182,7 +176,7 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at:
       const at::AutoDispatchBelowADInplaceOrView below_autograd;
       for (int64_t t = begin; t < end; ++t) {
         const int64_t b0 = t * tile;
-        forward_tile_task<scalar_t>(x, weight, bias, plan, idx_host.const_data_ptr<int64_t>(), d, b0,
+        forward_tile_task<scalar_t>(x, weight, bias, plan, plan.idx.const_data_ptr<int64_t>(), d, b0,
                                     std::min(tile, d.batch - b0), widest, y_ptr, act_ptr);
       }
     });
@@ -294,15 +288,17 @@ at::Tensor multipath_linear_cpu(const at::Tensor& x, const at::Tensor& weight, c
                                 const at::Tensor& idx) {
   check_multipath_args(x, weight, bias, idx, "multipath_linear");
   TORCH_INTERNAL_ASSERT(x.device().is_cpu());
-  return forward_impl(x, weight, bias, idx, nullptr);
+  const Dims d = dims_of(x, weight, idx);
+  return forward_impl(x, weight, bias, d, make_module_plan(idx, d.modules), nullptr);
 }
 
 std::tuple<at::Tensor, at::Tensor> multipath_linear_train_cpu(const at::Tensor& x, const at::Tensor& weight,
                                                               const at::Tensor& bias, const at::Tensor& idx) {
   check_multipath_args(x, weight, bias, idx, "multipath_linear_train");
   TORCH_INTERNAL_ASSERT(x.device().is_cpu());
+  const Dims d = dims_of(x, weight, idx);
   at::Tensor act;
-  at::Tensor y = forward_impl(x, weight, bias, idx, &act);
+  at::Tensor y = forward_impl(x, weight, bias, d, make_module_plan(idx, d.modules), &act);
   return {y, act};
 }
 
@@ -318,16 +314,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> multipath_linear_backward_cpu(
   if (!(need_x || need_w || need_b)) {
     return {at::empty({0}, x.options()), at::empty({0}, x.options()), at::empty({0}, x.options())};
   }
+  const ModulePlan plan = make_module_plan(idx, d.modules);
   at::Tensor act;
   if (act_in.has_value() && act_in->defined()) {
     act = *act_in;
   } else {
-    forward_impl(x, weight, bias, idx, &act);  // recompute: the ReLU masks are not in y
+    forward_impl(x, weight, bias, d, plan, &act);  // recompute: the ReLU masks are not in y
   }
   // An output not asked for is an empty tensor of its own (outputs of an op must not alias).
   const auto empty = [&] { return at::empty({0}, x.options()); };
   at::Tensor grad_x = need_x ? at::zeros_like(x) : empty();
-  const ModulePlan plan = make_module_plan(idx, d.modules);
   if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
     return {grad_x, need_w ? at::zeros_like(weight) : empty(), need_b ? at::zeros_like(bias) : empty()};
   }

@@ -43,7 +43,6 @@ int blocks_for(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kThre
 struct DevicePlan {
   ModulePlan host;
   std::vector<int64_t> run_offset;  // [M + 1]: module m's run list starts at data[active + run_offset[m]]
-  int64_t widest = 0;               // the most pairs of one module
   at::Tensor data;                  // int64, on x's device
 
   int64_t runs(int64_t m) const { return run_offset[m + 1] - run_offset[m] - 1; }
@@ -70,7 +69,6 @@ DevicePlan make_device_plan(const at::Tensor& idx, int64_t num_modules, const at
       }
     }
     data.push_back(n);
-    dp.widest = std::max(dp.widest, n);
   }
   dp.run_offset.push_back(static_cast<int64_t>(data.size()) - plan.active());
   // A blocking copy (from pageable memory, on the current stream): `data` may go once it returns.
@@ -93,9 +91,9 @@ at::Tensor forward_impl(const at::Tensor& x, const at::Tensor& weight, const at:
   // Scratch space reused by every module: its GEMM output (unless it goes straight into act) and,
   // for a per-path input, its gathered input rows.
   at::Tensor out_buf =
-      act ? at::Tensor() : at::empty({d.shared ? d.batch : dp.widest * d.batch, d.dout}, x.options());
+      act ? at::Tensor() : at::empty({d.shared ? d.batch : dp.host.widest() * d.batch, d.dout}, x.options());
   const at::Tensor x_rows = d.shared ? x : x.view({d.paths, d.batch * d.din});
-  at::Tensor gather_buf = d.shared ? at::Tensor() : at::empty({dp.widest, d.batch * d.din}, x.options());
+  at::Tensor gather_buf = d.shared ? at::Tensor() : at::empty({dp.host.widest(), d.batch * d.din}, x.options());
   const int64_t width = d.batch * d.dout;  // numbers in one pair's [B, Dout] block
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "emokit_multipath_linear_cuda", [&] {
@@ -183,12 +181,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> multipath_linear_backward_cuda(
   if (plan.active() == 0 || d.batch == 0 || d.dout == 0) {
     return {grad_x, grad_w, grad_b};
   }
-  const int64_t g_rows = d.shared ? d.batch : dp.widest * d.batch;
+  const int64_t g_rows = d.shared ? d.batch : dp.host.widest() * d.batch;
   at::Tensor g_buf = at::empty({g_rows, d.dout}, x.options());
   at::Tensor gx_buf = (need_x && !d.shared) ? at::empty({g_rows, d.din}, x.options()) : at::Tensor();
   const at::Tensor x_rows = d.shared ? x : x.view({d.paths, d.batch * d.din});
   at::Tensor gather_buf =
-      (need_w && !d.shared) ? at::empty({dp.widest, d.batch * d.din}, x.options()) : at::Tensor();
+      (need_w && !d.shared) ? at::empty({dp.host.widest(), d.batch * d.din}, x.options()) : at::Tensor();
   const int64_t width = d.batch * d.dout;   // numbers in one pair's block of grad_y
   const int64_t x_width = d.batch * d.din;  // numbers in one pair's block of grad_x
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();

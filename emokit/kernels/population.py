@@ -106,15 +106,16 @@ def _check(
             f"got {list(paths.shape)}"
         )
     width = layers[-1][0].shape[1]
-    per_path = head_weight.dim() == 3
-    want_w = [paths.shape[0], -1, width] if per_path else [-1, width]
     if head_weight.dim() not in (2, 3) or head_weight.shape[-1] != width:
         raise ValueError(
             f"{pre} head_weight must be [C, {width}] (one head) or [P, C, {width}] (one per path), "
             f"got {list(head_weight.shape)}"
         )
-    if per_path and head_weight.shape[0] != paths.shape[0]:
-        raise ValueError(f"{pre} head_weight is per path, {want_w}, but has shape {list(head_weight.shape)}")
+    if head_weight.dim() == 3 and head_weight.shape[0] != paths.shape[0]:
+        raise ValueError(
+            f"{pre} head_weight is one head per path, so it must be [P={paths.shape[0]}, C, {width}], "
+            f"got {list(head_weight.shape)}"
+        )
     expected_bias = list(head_weight.shape[:-1])
     if list(head_bias.shape) != expected_bias:
         raise ValueError(f"{pre} head_bias must have shape {expected_bias}, got {list(head_bias.shape)}")
