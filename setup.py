@@ -203,6 +203,7 @@ setup(
             "simulated = emokit_plugins.simulated",
             "features = emokit_plugins.features",
             "baselines = emokit_plugins.baselines",
+            "pathnet = emokit_plugins.pathnet",
         ],
     },
 )

@@ -31,13 +31,21 @@ from emokit.registry import Registry, UnknownNameError, get_registry
 #: methods run by ``emokit bench`` when none is named (PathNet leads once a plugin provides it)
 BASELINE_METHODS = ["source-only", "target-only", "finetune", "svm"]
 
-#: the PathNet papers' experiments, on the simulated corpora: visual SAVEE -> eNTERFACE, audio
-#: single-source and multi-source (in sequence) into one target
+#: the PathNet emotion papers' experiments (Nguyen et al.), on the simulated corpora: visual SAVEE <->
+#: eNTERFACE, audio single-source between every pair of the three audio corpora, and audio
+#: multi-source (two corpora in sequence) into the third
 DEFAULT_EXPERIMENTS: list[tuple[tuple[str, ...], str, str]] = [
     (("sim-savee",), "sim-enterface", "visual"),
+    (("sim-enterface",), "sim-savee", "visual"),
     (("sim-savee",), "sim-enterface", "audio"),
+    (("sim-enterface",), "sim-savee", "audio"),
+    (("sim-savee",), "sim-emodb", "audio"),
+    (("sim-emodb",), "sim-savee", "audio"),
     (("sim-emodb",), "sim-enterface", "audio"),
+    (("sim-enterface",), "sim-emodb", "audio"),
     (("sim-savee", "sim-emodb"), "sim-enterface", "audio"),
+    (("sim-savee", "sim-enterface"), "sim-emodb", "audio"),
+    (("sim-emodb", "sim-enterface"), "sim-savee", "audio"),
 ]
 
 EXIT_USAGE = 2
@@ -110,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--option", action="append", default=[], help="method option key=value (repeatable)")
     bench.add_argument("--resume", type=Path, help="continue an interrupted run's result file")
     bench.add_argument("--confusion", action="store_true", help="also print summed confusion matrices")
+    bench.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="run only the methods named (not the baselines a method is compared with by default)",
+    )
     bench.add_argument("--quiet", action="store_true", help="print only warnings and the final table")
 
     lister = sub.add_parser("list", help="list datasets, features and methods")

@@ -7,6 +7,7 @@ the result file at once, so an interrupted run keeps everything it finished.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,11 @@ class Reporter:
 
     def cell_started(self, experiment: Experiment, seed: int, method: str) -> None:
         """A cell is about to run."""
+
+    def method_progress(
+        self, method: str, stage: str, done: int, total: int | None, figures: dict[str, Any]
+    ) -> None:
+        """A running method's progress (see :meth:`TransferTask.report_progress`)."""
 
     def cell_finished(self, cell: dict[str, Any]) -> None:
         """A cell finished; ``cell`` is what the result file records."""
@@ -289,6 +295,7 @@ class BenchRunner:
                     if should_skip is not None and should_skip(key):
                         continue
                     method = self.registry.method(method_name)
+                    task.progress = functools.partial(self.reporter.method_progress, method_name)
                     self.reporter.cell_started(exp, seed, method_name)
                     started = time.perf_counter()
                     predictions = np.asarray(method.run(task))

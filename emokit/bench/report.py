@@ -27,6 +27,7 @@ class RichReporter(Reporter):
         )
         self._tasks: dict[str, Any] = {}
         self._cells = self.progress_bar.add_task("cells", total=total_cells)
+        self._method = self.progress_bar.add_task("", total=None, visible=False)
 
     def __enter__(self) -> RichReporter:
         self.progress_bar.start()
@@ -51,8 +52,22 @@ class RichReporter(Reporter):
     def cell_started(self, experiment: Experiment, seed: int, method: str) -> None:
         self.progress_bar.update(self._cells, description=f"cells: {method} {experiment.label} seed {seed}")
 
+    def method_progress(
+        self, method: str, stage: str, done: int, total: int | None, figures: dict[str, Any]
+    ) -> None:
+        shown = "  ".join(f"{name.replace('_', ' ')} {_figure(value)}" for name, value in figures.items())
+        self.progress_bar.update(
+            self._method,
+            description=f"  {method}: {stage}  {shown}".rstrip(),
+            completed=done,
+            total=total,
+            visible=True,
+        )
+
     def cell_finished(self, cell: dict[str, Any]) -> None:
         self.progress_bar.advance(self._cells)
+        self.progress_bar.update(self._method, visible=False, completed=0, total=None)
+        note = (cell.get("method_info") or {}).get("note")
         if self.verbose:
             s = cell["scores"]
             self.console.print(
@@ -61,6 +76,15 @@ class RichReporter(Reporter):
                 f"({cell['time_s']:.1f} s)",
                 highlight=False,
             )
+            if note:
+                self.console.print(f"    {note}", highlight=False)
+
+
+def _figure(value: Any) -> str:
+    """A live-view figure: floats below 1 as 0.123, larger ones as whole numbers."""
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.0f}"
+    return str(value)
 
 
 def _mean_std(metric: dict[str, float]) -> str:

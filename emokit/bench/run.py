@@ -36,6 +36,17 @@ def default_methods(registry: Registry) -> list[str]:
     return names
 
 
+def with_baselines(named: list[str], registry: Registry) -> list[str]:
+    """``named`` followed by the baselines each named method asks to be compared with
+    (:attr:`Method.compare_with`) that are registered and not named already."""
+    methods = list(dict.fromkeys(named))
+    for name in named:
+        for other in registry.method(name).compare_with:
+            if other not in methods and other in registry.providers["method"]:
+                methods.append(other)
+    return methods
+
+
 def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
     """The experiments that ``--source``, ``--target``, ``--modality`` and ``--features`` ask for."""
     cli = _cli()
@@ -74,9 +85,9 @@ def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
 
 def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfig:
     cli = _cli()
-    methods = [m for value in (args.method or []) for m in cli._split_list(value)] or default_methods(
-        registry
-    )
+    named = [m for value in (args.method or []) for m in cli._split_list(value)]
+    methods = with_baselines(named, registry) if named and not args.no_baselines else named
+    methods = methods or default_methods(registry)
     if not 0.0 < args.sim_scale <= 1.0:
         raise cli.UsageError(f"--sim-scale {args.sim_scale}: expected a number in (0, 1]")
     data_root = args.data_root or data_root_from_env()

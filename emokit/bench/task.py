@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,10 @@ class CorpusSplits:
     test: SplitData | None = None
 
 
+#: receives (what is going on, steps done, steps at most or None, named figures to show)
+ProgressFn = Callable[[str, int, "int | None", dict[str, Any]], None]
+
+
 @dataclass
 class TransferTask:
     """One cross-corpus experiment cell, as a method sees it.
@@ -56,6 +61,7 @@ class TransferTask:
         modality: ``"audio"`` or ``"visual"``.
         seed: the seed of this cell; methods seed every random generator from it.
         options: free-form method options from the command line (``--option key=value``).
+        progress: where :meth:`report_progress` goes (set by the bench runner; ``None`` elsewhere).
     """
 
     classes: list[str]
@@ -64,6 +70,17 @@ class TransferTask:
     modality: str
     seed: int
     options: dict[str, Any] = field(default_factory=dict)
+    progress: ProgressFn | None = field(default=None, repr=False, compare=False)
+
+    def report_progress(self, stage: str, done: int, total: int | None = None, **figures: Any) -> None:
+        """Tell the live view how a long step is going, e.g.
+        ``task.report_progress("evolve sim-savee", generation, generations, best=0.61)``.
+
+        ``emokit bench`` shows ``stage``, a bar for ``done`` of ``total`` and the figures (numbers
+        or short strings) on one line while the cell runs; without a view it does nothing.
+        """
+        if self.progress is not None:
+            self.progress(stage, done, total, figures)
 
     @property
     def num_classes(self) -> int:
@@ -86,11 +103,16 @@ class Method(ABC):
     modalities: tuple[str, ...] = ("audio", "visual")
     #: whether it uses labelled target training data (``False`` for source-only methods).
     uses_target_labels: bool = True
+    #: methods ``emokit bench`` runs beside this one when it is named without them (the baselines a
+    #: paper about this method would report); ``--no-baselines`` turns that off.
+    compare_with: tuple[str, ...] = ()
 
     @abstractmethod
     def run(self, task: TransferTask) -> np.ndarray:
         """Train, then return predicted class indices for ``task.target.test`` (shape ``[n]``)."""
 
     def info(self) -> dict[str, Any]:
-        """Extra facts recorded in the result file (e.g. the kernel backend used)."""
+        """Extra facts about the last :meth:`run`, recorded in the result file's cell (e.g. the
+        kernel backend used). A ``"note"`` string, if present, is also printed under the cell's
+        line by ``emokit bench``."""
         return {}
