@@ -173,8 +173,13 @@ def transfer(
     sequence = [*sources, target]
     names = [t.name for t in sequence]
     learnt = {t.name for t in model.tasks}
-    if len(set(names)) != len(names) or target.name in learnt:
-        raise ValueError(f"task names must be distinct, got {names} (already learnt: {sorted(learnt)})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"task names must be distinct, got {names}")
+    if target.name in learnt:
+        raise ValueError(
+            f"the model has already learnt {target.name!r} (its tasks: {', '.join(sorted(learnt))}); "
+            "transfer it to a task it has not learnt"
+        )
     stages: dict[str, SearchResult] = {}
     for position, task in enumerate(sequence):
         if task.name in learnt:

@@ -122,7 +122,7 @@ class PathNetMethod(Method):
             if s.train.corpus != target_name  # within-corpus: the target alone
         ]
         target = _task_data(target_name, task.classes, task.target.train, task.target.val)
-        start_from = PathNet.load(files["load"]) if "load" in files else None
+        start_from = PathNet.load(Path(files["load"]).expanduser()) if "load" in files else None
         arch = Architecture(input_dim=int(task.target.train.X.shape[1]), **arch_options)
 
         def progress(name: str, position: int, count: int, stats: GenerationStats, total: int) -> None:
@@ -147,7 +147,8 @@ class PathNetMethod(Method):
             "note": _reuse_note(summary, [t.name for t in report.model.tasks if t.name != target_name]),
         }
         if "save" in files:
-            self._info["saved_to"] = str(report.model.save(Path(files["save"]) / model_file_name(task)))
+            folder = Path(files["save"]).expanduser().resolve()
+            self._info["saved_to"] = str(report.model.save(folder / model_file_name(task)))
         return predictions
 
     def info(self) -> dict[str, Any]:
