@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -92,32 +93,61 @@ def _mean_std(metric: dict[str, float]) -> str:
 
 
 def summary_table(summary: list[dict[str, Any]], title: str = "emokit bench") -> Table:
-    """The result table: one row per (method, experiment), metrics as mean ± std over seeds (%)."""
-    table = Table(title=title, show_lines=False)
-    table.add_column("method", style="bold")
-    table.add_column("source -> target")
-    table.add_column("modality")
-    table.add_column("features")
-    table.add_column("classes", justify="right")
-    table.add_column("seeds", justify="right")
-    table.add_column("UAR %", justify="right", style="green")
-    table.add_column("WA %", justify="right")
-    table.add_column("macro-F1 %", justify="right")
-    table.add_column("time s", justify="right")
+    """The result table: the methods of each experiment together, metrics as mean ± std over seeds (%).
+
+    The experiment's modality, features and number of classes (and of seeds, when they differ
+    between rows) sit under its name, so the table stays readable in an 80-column terminal.
+    """
+    seed_counts = {len(row["seeds"]) for row in summary}
+    if len(seed_counts) == 1:
+        title = f"{title}: mean ± std over {seed_counts.pop()} seed(s)"
+    table = Table(
+        title=title,
+        caption="time: seconds, all seeds together",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+        show_edge=False,
+    )
+    table.add_column("source -> target", no_wrap=True, min_width=16)
+    table.add_column("method", style="bold", no_wrap=True)
+    table.add_column("UAR %", justify="right", style="green", no_wrap=True)
+    table.add_column("WA %", justify="right", no_wrap=True)
+    table.add_column("F1 %", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in summary:
-        table.add_row(
-            row["method"],
-            row["experiment"],
-            row["modality"],
-            row["features"],
-            str(len(row["classes"])),
-            str(len(row["seeds"])),
-            _mean_std(row["uar"]),
-            _mean_std(row["wa"]),
-            _mean_std(row["macro_f1"]),
-            f"{row['time_s']:.1f}",
-        )
+        groups.setdefault((row["experiment"], row["modality"], row["features"]), []).append(row)
+    for (experiment, modality, features), rows in groups.items():
+        lines = _experiment_lines(experiment, f"{modality}, {features}", len(rows[0]["classes"]))
+        # one line per method row; lines left over go to the last row
+        labels = [*lines[: len(rows) - 1], "\n".join(lines[len(rows) - 1 :])]
+        labels += [""] * (len(rows) - len(labels))
+        for position, (row, label) in enumerate(zip(rows, labels, strict=True)):
+            name = row["method"] if len(seed_counts) <= 1 else f"{row['method']} ({len(row['seeds'])})"
+            table.add_row(
+                label,
+                name,
+                _mean_std(row["uar"]),
+                _mean_std(row["wa"]),
+                _mean_std(row["macro_f1"]),
+                f"{row['time_s']:.0f}",
+                end_section=position == len(rows) - 1,
+            )
     return table
+
+
+def _experiment_lines(experiment: str, details: str, classes: int) -> list[str]:
+    """An experiment's label one short line at a time: each source, the target, then the details."""
+    sources, _, target = experiment.partition(" -> ")
+    names = sources.split("+")
+    return [
+        *(f"{name} +" for name in names[:-1]),
+        names[-1],
+        f"-> {target}",
+        f"[dim]{details}[/]",
+        f"[dim]{classes} classes[/]",
+    ]
 
 
 def confusion_table(classes: list[str], matrix: list[list[int]], title: str) -> Table:
