@@ -23,7 +23,7 @@ def test_readme_has_exactly_two_setup_commands() -> None:
         # torch first, then no build isolation: pip must never pull the CUDA build of torch
         assert command.startswith("python3 -m pip install torch==2.13.0 ")
         assert "--no-build-isolation" in command
-    assert main_job.endswith("emokit bench")
+    assert main_job.endswith("emokit bench --method pathnet")
     assert tests.endswith("python3 -m pytest")
 
 
