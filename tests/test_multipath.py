@@ -206,3 +206,29 @@ def test_backward_op_checks_its_own_arguments() -> None:
     assert all(t.numel() == 0 for t in none) and len({id(t) for t in none}) == 3
     _, grad_w, grad_b = backward(torch.ones(3, 4, 6), x, w, b, idx, None, [False, True, True])
     assert grad_w.shape == w.shape and grad_b.shape == b.shape
+
+
+@pytest.mark.parametrize(("device", "backend"), backend_params())
+def test_gradients_are_bitwise_repeatable_on_several_threads(device: str, backend: str) -> None:
+    """A seed must reproduce a PathNet search on either backend: the sums over paths that share a
+    module may not depend on thread timing."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(64, 300, generator=g).to(device)
+        weight = torch.randn(6, 128, 300, generator=g).to(device).requires_grad_()
+        bias = torch.randn(6, 128, generator=g).to(device).requires_grad_()
+        idx = torch.randint(0, 6, (48, 3), generator=g).to(device)  # every module used many times
+        grad_y = torch.randn(48, 64, 128, generator=g).to(device)
+
+        def grads() -> tuple[torch.Tensor, torch.Tensor]:
+            weight.grad = bias.grad = None
+            kernels.multipath_linear(x, weight, bias, idx, backend=backend).backward(grad_y)
+            return weight.grad.clone(), bias.grad.clone()
+
+        first = grads()
+        for _ in range(10):
+            assert all(torch.equal(a, b) for a, b in zip(first, grads(), strict=True))
+    finally:
+        torch.set_num_threads(threads)

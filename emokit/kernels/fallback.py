@@ -142,8 +142,11 @@ def multipath_linear(
     chosen = idx.clamp(min=0).long()
     y = x.new_zeros(paths, x.shape[-2], weight.shape[1])
     for k in range(slots):  # one batched matmul per slot over all paths, each path its own module
-        w = weight[chosen[:, k]]  # [P, Dout, Din]
-        b = bias[chosen[:, k]]  # [P, Dout]
+        # index_select, not weight[...]: its backward (index_add_) sums repeated modules in a fixed
+        # order, where advanced indexing's (index_put_ with accumulate) is not deterministic on
+        # several CPU threads, and a seed must reproduce a PathNet search on either backend
+        w = weight.index_select(0, chosen[:, k])  # [P, Dout, Din]
+        b = bias.index_select(0, chosen[:, k])  # [P, Dout]
         out = torch.relu(torch.matmul(x, w.transpose(1, 2)) + b.unsqueeze(1))
         y = y + torch.where(
             active[:, k].view(paths, 1, 1), out, torch.zeros((), dtype=x.dtype, device=x.device)

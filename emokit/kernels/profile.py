@@ -1028,7 +1028,8 @@ def run_profile(
         torch.set_num_threads(threads)
 
 
-def _load_average() -> list[float] | None:
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (others' work too), or None where the OS has none."""
     try:
         return [round(v, 2) for v in os.getloadavg()]
     except (AttributeError, OSError):
@@ -1038,7 +1039,7 @@ def _load_average() -> list[float] | None:
 def _run_grid(
     config: ProfileConfig, device: torch.device, missing: str | None, console: Console | None
 ) -> dict[str, Any]:
-    started, load = time.perf_counter(), _load_average()
+    started, load = time.perf_counter(), load_average()
     records: list[dict[str, Any]] = []
 
     def progress(record: dict[str, Any]) -> None:
@@ -1048,7 +1049,7 @@ def _run_grid(
     for point in config.grid():
         records.extend(profile_point(point, config, missing is None, device, DTYPES[config.dtype], progress))
     env = environment(device)
-    env["load_average"] = {"start": load, "end": _load_average()}  # 1, 5, 15 min: others' work too
+    env["load_average"] = {"start": load, "end": load_average()}  # 1, 5, 15 min: others' work too
     return {
         "format": REPORT_FORMAT,
         "config": config.to_json(),

@@ -183,9 +183,9 @@ ProgressFn = Callable[[GenerationStats, int], None]
 def per_path_uar(logits: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     """UAR (mean recall over the classes present in ``targets``) of each path: ``[P, n, C]`` -> ``[P]``."""
     predicted = logits.argmax(-1)  # [P, n]
-    correct = (predicted == targets).float()
-    present = torch.bincount(targets, minlength=num_classes).float()
-    hits = torch.zeros(logits.shape[0], num_classes).index_add_(1, targets, correct)
+    correct = (predicted == targets).to(logits.dtype)
+    present = torch.bincount(targets, minlength=num_classes).to(logits.dtype)
+    hits = logits.new_zeros(logits.shape[0], num_classes).index_add_(1, targets, correct)
     has = present > 0
     return (hits[:, has] / present[has]).mean(1)
 
