@@ -95,8 +95,9 @@ def _mean_std(metric: dict[str, float]) -> str:
 def summary_table(summary: list[dict[str, Any]], title: str = "emokit bench") -> Table:
     """The result table: the methods of each experiment together, metrics as mean ± std over seeds (%).
 
-    The experiment's modality, features and number of classes (and of seeds, when they differ
-    between rows) sit under its name, so the table stays readable in an 80-column terminal.
+    The experiment's modality, features and number of classes sit under its name, so the table
+    stays readable in an 80-column terminal. The number of seeds is in the title, or after each
+    method's name when it differs between rows.
     """
     seed_counts = {len(row["seeds"]) for row in summary}
     if len(seed_counts) == 1:

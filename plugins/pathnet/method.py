@@ -113,6 +113,7 @@ class PathNetMethod(Method):
         self._info: dict[str, Any] = {}
 
     def run(self, task: TransferTask) -> np.ndarray:
+        self._info = {}  # never report a previous cell's facts
         arch_options, search_options, files = pathnet_options(task.options)
         config = SearchConfig(**search_options)
         target_name = task.target.train.corpus
