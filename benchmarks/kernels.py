@@ -15,8 +15,6 @@ enforced), 1 when the extension cannot run or disagrees with the fallback, 2 for
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import platform
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -24,15 +22,21 @@ from pathlib import Path
 from rich.console import Console
 
 from emokit.kernels import KernelBackendError
-from emokit.kernels.profile import QUICK_CONFIG, ProfileConfig, print_report, run_profile, write_report
+from emokit.kernels.profile import (
+    QUICK_CONFIG,
+    ProfileConfig,
+    print_report,
+    run_profile,
+    timestamped_path,
+    write_report,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def default_out() -> Path:
     """benchmarks/results/kernels-<host>-<date>.json (the folder is created when written)."""
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return RESULTS / f"kernels-{platform.node() or 'host'}-{stamp}.json"
+    return timestamped_path(RESULTS, "kernels")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,9 +24,7 @@ engine are still timed) or the engines disagree, 2 for bad options.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import math
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -40,7 +38,14 @@ from rich.table import Table
 
 from emokit.kernels import extension_state
 from emokit.kernels._loader import BUILD_HINT
-from emokit.kernels.profile import TimingStats, environment, load_average, write_report
+from emokit.kernels.profile import (
+    TimingStats,
+    environment,
+    load_average,
+    machine_line,
+    timestamped_path,
+    write_report,
+)
 from emokit.pathnet.model import Architecture, PathNet
 from emokit.pathnet.search import SearchConfig, SearchResult, StageData, evolve
 from emokit.training import class_weights
@@ -448,13 +453,11 @@ def results_table(report: Mapping[str, Any]) -> Table:
 def print_report(report: Mapping[str, Any], console: Console) -> None:
     if report["results"]:
         console.print(results_table(report))
-    env = report["environment"]
-    load = env["load_average"]
-    start, end = (load.get(key) or ["?"] for key in ("start", "end"))
     console.print(
-        f"{env['cpu']}, torch {env['torch']}, {env['torch_threads']} threads, 1-min load average "
-        f"{start[0]} -> {end[0]}; paths/s = paths trained and scored / search seconds; "
-        f"{report['wall_s']:.0f} s in all",
+        machine_line(
+            report["environment"],
+            f"paths/s = paths trained and scored / search seconds; {report['wall_s']:.0f} s in all",
+        ),
         highlight=False,
     )
     for r in report["results"]:
@@ -484,8 +487,7 @@ def print_report(report: Mapping[str, Any], console: Console) -> None:
 
 def default_out() -> Path:
     """benchmarks/results/pathnet_ga-<host>-<date>.json (the folder is created when written)."""
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return RESULTS / f"pathnet_ga-{platform.node() or 'host'}-{stamp}.json"
+    return timestamped_path(RESULTS, "pathnet_ga")
 
 
 def main(argv: list[str] | None = None) -> int:

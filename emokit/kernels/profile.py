@@ -1077,6 +1077,22 @@ def default_output_path(now: _dt.datetime | None = None) -> Path:
     return Path(f"emokit-profile-{stamp}.json")
 
 
+def timestamped_path(folder: Path, name: str) -> Path:
+    """``folder/<name>-<host>-<date>.json``: where a benchmark writes its report by default."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return folder / f"{name}-{platform.node() or 'host'}-{stamp}.json"
+
+
+def machine_line(env: Mapping[str, Any], what: str) -> str:
+    """One line on the machine a report was measured on (CPU, torch, threads, load), then ``what``."""
+    load = env.get("load_average") or {}
+    start, end = (load.get(key) or ["?"] for key in ("start", "end"))
+    return (
+        f"{env['cpu']}, torch {env['torch']}, {env['torch_threads']} threads, 1-min load average "
+        f"{start[0]} -> {end[0]}; {what}"
+    )
+
+
 def write_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write the report as JSON atomically (temporary file, then rename); returns the path."""
     path = Path(path)
@@ -1186,13 +1202,11 @@ def print_report(report: Mapping[str, Any], console: Console) -> None:
     console.print(fitness_table(report))
     console.print(op_table(report))
     console.print(criteria_table(report))
-    env = report["environment"]
-    load = env.get("load_average") or {}
-    start, end = (load.get(key) or ["?"] for key in ("start", "end"))
     console.print(
-        f"{env['cpu']}, torch {env['torch']}, {env['torch_threads']} threads, 1-min load average "
-        f"{start[0]} -> {end[0]}; "
-        f"times: medians in ms (interquartile ranges in the JSON); {report['wall_s']:.0f} s in all",
+        machine_line(
+            report["environment"],
+            f"times: medians in ms (interquartile ranges in the JSON); {report['wall_s']:.0f} s in all",
+        ),
         highlight=False,
     )
     if not report["extension"]["available"]:
