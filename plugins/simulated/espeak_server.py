@@ -3,10 +3,21 @@
 Why a process of its own: eSpeak NG keeps state between utterances in static variables that no
 API resets (pitch flutter phase, gain control, cycle counters, noise filters), so the same request
 gives slightly different samples depending on what was spoken before. Here every utterance is
-synthesised in a fresh ``fork`` of a server that has loaded eSpeak but never spoken, so its samples
-depend only on the request. Forking a small process costs well under a millisecond, where forking a
-process that has numpy, scipy and PyAV loaded costs ten; hence this script imports nothing but the
-standard library (it is started by path, so the emokit package is not imported either).
+synthesised in a fresh ``fork`` of a server that has initialised eSpeak and done nothing else since,
+so its samples depend only on the request. Forking a small process costs well under a millisecond,
+where forking a process that has numpy, scipy and PyAV loaded costs ten; hence this script imports
+nothing but the standard library (it is started by path, so the emokit package is not imported
+either).
+
+The server itself therefore never calls into eSpeak after start-up, not even to select a voice: the
+child does that. ``espeak_SetVoiceByName`` is not mere configuration: it queues a voice-change
+command on the wave generator's command queue (``wcmdq``, a ring of 170 entries), which only
+synthesis consumes. Selecting the voice in the server, once per request, piled those commands up
+there, so the n-th child started with n stale commands queued (modulo the ring's size) and spoke
+differently, at times cut short by two thirds, depending on how many requests the server had
+served before (which differs with the number of worker processes and the order of the jobs).
+Selecting it in the child costs a few milliseconds per utterance (the voice and its dictionary are
+loaded every time).
 Where ``fork`` does not exist (Windows) it synthesises in-process: still correct speech, but not
 sample-identical across runs that synthesise in different orders.
 
@@ -76,8 +87,10 @@ def _send(status: int, payload: bytes) -> None:
     _write_all(1, _RESPONSE.pack(status, len(payload)) + payload)
 
 
-def _speak(lib, chunks: list, request: tuple, text: bytes) -> tuple[int, bytes]:
-    """Set the parameters and speak ``text`` (voice already set); returns (status, payload)."""
+def _speak(lib, chunks: list, request: tuple, voice: bytes, text: bytes) -> tuple[int, bytes]:
+    """Select ``voice``, set the parameters and speak ``text``; returns (status, payload)."""
+    if lib.espeak_SetVoiceByName(voice) != 0:
+        return NO_VOICE, b"no such voice: " + voice
     seed, rate, pitch, prange, volume = request
     for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, prange), (_VOLUME, volume)):
         lib.espeak_SetParameter(param, value, 0)
@@ -91,7 +104,7 @@ def _speak(lib, chunks: list, request: tuple, text: bytes) -> tuple[int, bytes]:
     return OK, b"".join(chunks)
 
 
-def _in_fork(lib, chunks: list, request: tuple, text: bytes) -> tuple[int, bytes]:
+def _in_fork(lib, chunks: list, request: tuple, voice: bytes, text: bytes) -> tuple[int, bytes]:
     """Run :func:`_speak` in a child process, so this process's eSpeak state never changes."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -99,7 +112,7 @@ def _in_fork(lib, chunks: list, request: tuple, text: bytes) -> tuple[int, bytes
         code = 1
         try:
             os.close(read_end)
-            status, payload = _speak(lib, chunks, request, text)
+            status, payload = _speak(lib, chunks, request, voice, text)
             _write_all(write_end, _RESPONSE.pack(status, len(payload)) + payload)
             code = 0
         finally:
@@ -153,12 +166,8 @@ def main(argv: list[str]) -> int:
         (voice_len,) = _VOICE_LEN.unpack_from(body, _REQUEST.size)
         start = _REQUEST.size + _VOICE_LEN.size
         voice, text = body[start : start + voice_len], body[start + voice_len :]
-        # Loading the voice here (not in the child) keeps its dictionary loaded for the next
-        # request; a loaded voice is configuration, not synthesis history.
-        if lib.espeak_SetVoiceByName(voice) != 0:
-            _send(NO_VOICE, b"no such voice: " + voice)
-            continue
-        _send(*speak(lib, chunks, request, text))
+        # The voice is selected in the child, never here: see the module docstring (wcmdq).
+        _send(*speak(lib, chunks, request, voice, text))
 
 
 if __name__ == "__main__":
