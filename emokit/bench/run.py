@@ -138,6 +138,7 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
         f"{len(config.seeds)} seed(s) = {total} cells; kernels: {kernels.get('backend')}; "
         f"results -> {results.path}",
         highlight=False,
+        soft_wrap=True,
     )
     status, code = "complete", 0
     with RichReporter(console, total_cells=total, verbose=not args.quiet) as reporter:
@@ -168,7 +169,7 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
             f"continue with `emokit bench ... --resume {results.path}`"
         )
     else:
-        console.print(f"results: {results.path}")
+        console.print(f"results: {results.path}", soft_wrap=True)  # a path must stay copyable
     return code
 
 
