@@ -204,6 +204,7 @@ setup(
             "features = emokit_plugins.features",
             "baselines = emokit_plugins.baselines",
             "pathnet = emokit_plugins.pathnet",
+            "cascade = emokit_plugins.cascade",
         ],
     },
 )
