@@ -105,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--matrix",
         help="corpora A,B,C: every train -> test pair among them, within-corpus included (a matrix)",
     )
-    bench.add_argument("--modality", choices=["audio", "visual"], help="audio or visual")
+    bench.add_argument(
+        "--modality",
+        choices=["audio", "visual", "audiovisual"],
+        help="audio, visual, or audiovisual (both, for cross-modal methods such as fdan)",
+    )
     bench.add_argument("--features", help="feature extractor (default: egemaps for audio, face for visual)")
     bench.add_argument("--seeds", default="3", help="a count (3 -> seeds 0,1,2) or a list (0,5,7)")
     bench.add_argument("--data-root", type=Path, help="folder with real corpora (default: $EMOKIT_DATA)")

@@ -19,7 +19,7 @@ import numpy as np
 from emokit.bench.metrics import score
 from emokit.bench.results import ResultFile
 from emokit.bench.task import CorpusSplits, SplitData, TransferTask
-from emokit.data.corpus import Corpus, LoadProblem
+from emokit.data.corpus import MODALITIES, Corpus, LoadProblem, provides
 from emokit.data.datasets import LoadContext
 from emokit.data.labels import label_index, shared_labels
 from emokit.data.splits import SpeakerSplit, split_speakers, validation_rows
@@ -27,7 +27,7 @@ from emokit.features.cache import compute_features
 from emokit.registry import Registry
 
 #: features used when an experiment names none
-DEFAULT_FEATURES = {"audio": "egemaps", "visual": "face"}
+DEFAULT_FEATURES = {"audio": "egemaps", "visual": "face", "audiovisual": "face-logmel"}
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,8 @@ class BenchRunner:
                         f"(it supports {', '.join(method.modalities)})"
                     )
         for exp in self.config.experiments:
-            if exp.modality not in ("audio", "visual"):
-                raise ValueError(f"--modality must be 'audio' or 'visual', got {exp.modality!r}")
+            if exp.modality not in MODALITIES:
+                raise ValueError(f"--modality must be one of {', '.join(MODALITIES)}, got {exp.modality!r}")
             extractor = self.registry.feature(exp.features)
             if extractor.modality != exp.modality:
                 raise ValueError(
@@ -163,7 +163,7 @@ class BenchRunner:
                 )
             for name in (*exp.sources, exp.target):
                 dataset = self.registry.dataset(name)
-                if exp.modality not in dataset.modalities:
+                if not provides(dataset.modalities, exp.modality):
                     raise ValueError(
                         f"dataset {name!r} has no {exp.modality} data (it provides "
                         f"{', '.join(dataset.modalities)})"
@@ -270,6 +270,7 @@ class BenchRunner:
             modality=exp.modality,
             seed=seed,
             options=dict(self.config.options),
+            feature_layout=self.registry.feature(exp.features).layout(),
         )
         return task, splits_used
 

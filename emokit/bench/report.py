@@ -120,7 +120,7 @@ def summary_table(summary: list[dict[str, Any]], title: str = "emokit bench") ->
     for row in summary:
         groups.setdefault((row["experiment"], row["modality"], row["features"]), []).append(row)
     for (experiment, modality, features), rows in groups.items():
-        lines = _experiment_lines(experiment, f"{modality}, {features}", len(rows[0]["classes"]))
+        lines = _experiment_lines(experiment, modality, features, len(rows[0]["classes"]))
         # one line per method row; lines left over go to the last row
         labels = [*lines[: len(rows) - 1], "\n".join(lines[len(rows) - 1 :])]
         labels += [""] * (len(rows) - len(labels))
@@ -138,15 +138,16 @@ def summary_table(summary: list[dict[str, Any]], title: str = "emokit bench") ->
     return table
 
 
-def _experiment_lines(experiment: str, details: str, classes: int) -> list[str]:
+def _experiment_lines(experiment: str, modality: str, features: str, classes: int) -> list[str]:
     """An experiment's label one short line at a time: each source, the target, then the details."""
     sources, _, target = experiment.partition(" -> ")
     names = sources.split("+")
+    details = [f"{modality}, {features}"] if len(modality) + len(features) <= 14 else [modality, features]
     return [
         *(f"{name} +" for name in names[:-1]),
         names[-1],
         f"-> {target}",
-        f"[dim]{details}[/]",
+        *(f"[dim]{line}[/]" for line in details),
         f"[dim]{classes} classes[/]",
     ]
 

@@ -62,6 +62,8 @@ class TransferTask:
         seed: the seed of this cell; methods seed every random generator from it.
         options: free-form method options from the command line (``--option key=value``).
         progress: where :meth:`report_progress` goes (set by the bench runner; ``None`` elsewhere).
+        feature_layout: the parts of a feature vector and their shapes, from the extractor's
+            ``layout()`` (e.g. ``{"face": (1, 48, 48), "logmel": (1, 64, 128)}``), or ``None``.
     """
 
     classes: list[str]
@@ -71,6 +73,7 @@ class TransferTask:
     seed: int
     options: dict[str, Any] = field(default_factory=dict)
     progress: ProgressFn | None = field(default=None, repr=False, compare=False)
+    feature_layout: dict[str, tuple[int, ...]] | None = None
 
     def report_progress(self, stage: str, done: int, total: int | None = None, **figures: Any) -> None:
         """Tell the live view how a long step is going, e.g.
@@ -99,8 +102,8 @@ class Method(ABC):
     name: str = ""
     #: one line shown by ``emokit list``.
     description: str = ""
-    #: modalities the method supports.
-    modalities: tuple[str, ...] = ("audio", "visual")
+    #: modalities the method supports (a method on plain feature vectors takes any of them).
+    modalities: tuple[str, ...] = ("audio", "visual", "audiovisual")
     #: whether it uses labelled target training data (``False`` for source-only methods).
     uses_target_labels: bool = True
     #: methods ``emokit bench`` runs beside this one when it is named without them (the baselines a

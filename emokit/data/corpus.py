@@ -11,7 +11,19 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-MODALITIES = ("audio", "visual")
+MODALITIES = ("audio", "visual", "audiovisual")
+
+
+def modality_parts(modality: str) -> tuple[str, ...]:
+    """The media a modality needs: ``audiovisual`` is both the audio and the video of an utterance."""
+    if modality not in MODALITIES:
+        raise ValueError(f"unknown modality {modality!r}; expected one of {', '.join(MODALITIES)}")
+    return ("audio", "visual") if modality == "audiovisual" else (modality,)
+
+
+def provides(modalities: tuple[str, ...] | list[str], modality: str) -> bool:
+    """Whether a corpus (or dataset) providing ``modalities`` can serve ``modality``."""
+    return all(part in modalities for part in modality_parts(modality))
 
 
 @dataclass(frozen=True)
@@ -41,12 +53,9 @@ class Utterance:
     sample_rate: int | None = None
 
     def has(self, modality: str) -> bool:
-        """Whether this utterance carries ``modality`` (``"audio"`` or ``"visual"``)."""
-        if modality == "audio":
-            return self.audio_path is not None
-        if modality == "visual":
-            return self.video_path is not None
-        raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+        """Whether this utterance carries ``modality`` (``audio``, ``visual`` or both: ``audiovisual``)."""
+        paths = {"audio": self.audio_path, "visual": self.video_path}
+        return all(paths[part] is not None for part in modality_parts(modality))
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,7 @@ class Corpus:
 
     def with_modality(self, modality: str) -> Corpus:
         """The utterances that carry ``modality``; an error names the corpus if it has none."""
-        if modality not in self.modalities:
+        if not provides(self.modalities, modality):
             raise ValueError(
                 f"corpus {self.name!r} has no {modality} data (it provides: {', '.join(self.modalities)})"
             )

@@ -24,7 +24,7 @@ class FeatureExtractor(ABC):
 
     #: the name users type (``--features NAME``).
     name: str = ""
-    #: ``"audio"`` or ``"visual"``.
+    #: ``"audio"``, ``"visual"`` or ``"audiovisual"`` (it reads both media of an utterance).
     modality: str = "audio"
     #: one line shown by ``emokit list``.
     description: str = ""
@@ -34,6 +34,13 @@ class FeatureExtractor(ABC):
     def params(self) -> dict[str, Any]:
         """The parameters that determine the output (part of the cache key)."""
         return {}
+
+    def layout(self) -> dict[str, tuple[int, ...]] | None:
+        """How the vector is made of parts, for methods that need its structure: each part's name
+        and shape in order (e.g. ``{"face": (1, 48, 48), "logmel": (1, 64, 128)}``), or ``None``
+        for a plain feature vector (the default). Methods get it as ``TransferTask.feature_layout``.
+        """
+        return None
 
     @abstractmethod
     def extract(self, utterance: Utterance) -> np.ndarray:

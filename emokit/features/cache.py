@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from emokit.data.corpus import Corpus, LoadProblem, Utterance
+from emokit.data.corpus import Corpus, LoadProblem, Utterance, provides
 from emokit.features.base import FeatureExtractor, MediaReadError
 
 #: bump when the layout of the cache files changes.
@@ -240,6 +240,7 @@ class _Outcome:
 
 
 def _media_path(utterance: Utterance, modality: str) -> Path | None:
+    """The file a problem is reported against (the video for audiovisual features)."""
     return utterance.audio_path if modality == "audio" else utterance.video_path
 
 
@@ -355,7 +356,7 @@ def compute_features(
             extractor rather than bad files).
     """
     modality = extractor.modality
-    if modality not in corpus.modalities:
+    if not provides(corpus.modalities, modality):
         raise ValueError(
             f"feature {extractor.name!r} needs {modality} data, but corpus {corpus.name!r} provides "
             f"only {', '.join(corpus.modalities) or 'nothing'}; choose a feature for "

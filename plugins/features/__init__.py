@@ -1,4 +1,5 @@
-"""emokit's built-in feature extractors: log-Mel, MFCC and eGeMAPS (audio), face crops (visual).
+"""emokit's built-in feature extractors: log-Mel, MFCC and eGeMAPS (audio), face crops (visual), and
+face crop + log-Mel images (audiovisual).
 
 Registered through the ``emokit`` entry point ``features = emokit_plugins.features``, exactly as
 a third-party plugin registers its own.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from emokit import hookimpl
 from emokit_plugins.features.audio import AudioFeatureExtractor, LogMelExtractor, MFCCExtractor
+from emokit_plugins.features.audiovisual import FaceLogMelExtractor
 from emokit_plugins.features.egemaps import EGeMAPSExtractor
 from emokit_plugins.features.face import FaceCropExtractor
 
@@ -15,6 +17,7 @@ __all__ = [
     "AudioFeatureExtractor",
     "EGeMAPSExtractor",
     "FaceCropExtractor",
+    "FaceLogMelExtractor",
     "LogMelExtractor",
     "MFCCExtractor",
     "emokit_register_features",
@@ -24,4 +27,10 @@ __all__ = [
 @hookimpl
 def emokit_register_features() -> list:
     """The built-in extractors, with their default parameters."""
-    return [LogMelExtractor(), MFCCExtractor(), EGeMAPSExtractor(), FaceCropExtractor()]
+    return [
+        LogMelExtractor(),
+        MFCCExtractor(),
+        EGeMAPSExtractor(),
+        FaceCropExtractor(),
+        FaceLogMelExtractor(),
+    ]
