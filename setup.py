@@ -205,6 +205,7 @@ setup(
             "baselines = emokit_plugins.baselines",
             "pathnet = emokit_plugins.pathnet",
             "cascade = emokit_plugins.cascade",
+            "fdan = emokit_plugins.fdan",
         ],
     },
 )

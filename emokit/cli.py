@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sim-scale", type=float, default=1.0, help="size of simulated corpora (0 < s <= 1)")
     bench.add_argument("--sim-seed", type=int, default=0, help="seed of simulated-corpus generation")
     bench.add_argument("--option", action="append", default=[], help="method option key=value (repeatable)")
+    bench.add_argument(
+        "--pretrained",
+        type=Path,
+        help="a torchvision-compatible ResNet-34 state dict for methods with ResNet extractors (fdan)",
+    )
     bench.add_argument("--resume", type=Path, help="continue an interrupted run's result file")
     bench.add_argument("--confusion", action="store_true", help="also print summed confusion matrices")
     bench.add_argument(

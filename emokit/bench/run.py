@@ -90,6 +90,12 @@ def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfi
     methods = methods or default_methods(registry)
     if not 0.0 < args.sim_scale <= 1.0:
         raise cli.UsageError(f"--sim-scale {args.sim_scale}: expected a number in (0, 1]")
+    options = cli.parse_options(args.option)
+    pretrained = getattr(args, "pretrained", None)
+    if pretrained is not None:
+        if not pretrained.is_file():
+            raise cli.UsageError(f"--pretrained {pretrained}: no such file (expected a ResNet-34 state dict)")
+        options["pretrained"] = str(pretrained.expanduser().resolve())
     data_root = args.data_root or data_root_from_env()
     if data_root is not None and not data_root.is_dir():
         raise cli.UsageError(f"--data-root {data_root}: no such folder")
@@ -101,7 +107,7 @@ def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfi
         cache_dir=args.cache_dir or default_cache_dir(),
         sim_scale=args.sim_scale,
         sim_seed=args.sim_seed,
-        options=cli.parse_options(args.option),
+        options=options,
     )
 
 

@@ -1,5 +1,11 @@
-"""FDAN (cross-modal feature distribution adaptation, Li et al. 2024): the network so far.
+"""FDAN (cross-modal feature distribution adaptation, Li et al. 2024) as the ``fdan`` method."""
 
-The ``fdan`` method (audio-visual features, LMMD training, bench wiring) is being built in issue 5;
-until it lands this package registers nothing.
-"""
+from __future__ import annotations
+
+from emokit import hookimpl
+from emokit_plugins.fdan.method import FDAN
+
+
+@hookimpl
+def emokit_register_methods() -> list:
+    return [FDAN()]

@@ -1,0 +1,210 @@
+"""The ``fdan`` method: FDAN trained with cross-entropy plus a ramped LMMD loss (Li et al. 2024).
+
+Inductive transfer, as the paper: source and target labels are both used. Every step draws one
+batch of target training rows and one of source training rows (the sources pooled); the loss is
+
+    CE(source) + CE(target) + lmmd_weight * ramp(progress) * LMMD(source features, target features)
+
+with LMMD weighted by the source labels and the target's labels (one-hot: they are known here).
+Every parameter of :class:`~emokit_plugins.fdan.model.FDANNet` is optimised (Adam). After each epoch
+the target validation UAR is measured; the best epoch's weights predict the target test speakers
+(never selected on test, unlike the public code).
+
+Input: the ``face-logmel`` features (``--modality audiovisual``), cut back into a face image and a
+log-Mel image by ``TransferTask.feature_layout``.
+
+Options (``--option fdan.KEY=VALUE``): ``backbone`` (``resnet34``, the paper's, by default;
+``resnet18``; ``small`` for short CPU runs), ``epochs`` (30), ``lr`` (1e-3), ``batch`` (32),
+``lmmd_weight`` (1.0), ``gamma`` (10, the ramp's), ``patience`` (8 epochs), ``pretrained`` (a
+torchvision ResNet-34 state dict for both extractors; ``emokit bench --pretrained PATH`` sets it).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from emokit.bench import Method, TransferTask
+from emokit.losses import lmmd, ramp
+from emokit.training import seed_everything, uar
+from emokit_plugins.fdan.model import BACKBONES, FDANNet, load_pretrained
+
+PREFIX = "fdan."
+
+
+@dataclass(frozen=True)
+class FDANConfig:
+    """Settings of one FDAN run (see the module docstring)."""
+
+    backbone: str = "resnet34"
+    epochs: int = 30
+    lr: float = 1e-3
+    batch: int = 32
+    lmmd_weight: float = 1.0
+    gamma: float = 10.0
+    patience: int = 8
+    pretrained: str | None = None
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> FDANConfig:
+        """The ``fdan.*`` options (and ``pretrained``), checked; errors name the option."""
+        fields = cls.__dataclass_fields__
+        values: dict[str, Any] = {}
+        for key, raw in options.items():
+            if key == "pretrained":
+                values["pretrained"] = str(raw)
+                continue
+            if not key.startswith(PREFIX):
+                continue
+            name = key[len(PREFIX) :]
+            if name not in fields:
+                raise ValueError(
+                    f"--option {key}: unknown FDAN option; expected one of "
+                    + ", ".join(PREFIX + f for f in fields)
+                )
+            kind = fields[name].type
+            try:
+                values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else str(raw)
+            except ValueError:
+                raise ValueError(f"--option {key}={raw}: expected a {kind}") from None
+        config = cls(**values)
+        if config.backbone not in BACKBONES:
+            raise ValueError(
+                f"--option fdan.backbone={config.backbone}: expected one of {', '.join(BACKBONES)}"
+            )
+        if min(config.epochs, config.batch, config.patience) < 1 or config.lr <= 0:
+            raise ValueError("fdan.epochs, fdan.batch and fdan.patience must be at least 1, fdan.lr positive")
+        return config
+
+
+def split_inputs(
+    X: np.ndarray, layout: dict[str, tuple[int, ...]] | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut ``face-logmel`` rows into face images ``[n, 1, H, W]`` and log-Mel images ``[n, 1, M, T]``."""
+    if not layout or set(layout) != {"face", "logmel"}:
+        raise ValueError(
+            "fdan needs the face-logmel features (--modality audiovisual --features face-logmel); "
+            f"these features have the layout {layout}"
+        )
+    x = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    sizes = [int(np.prod(layout[k])) for k in ("face", "logmel")]
+    if x.shape[1] != sum(sizes):
+        raise ValueError(f"fdan: rows have {x.shape[1]} values, the layout {layout} needs {sum(sizes)}")
+    face, spec = x.split(sizes, dim=1)
+    return face.reshape(-1, *layout["face"]), spec.reshape(-1, *layout["logmel"])
+
+
+def build_model(config: FDANConfig, num_classes: int) -> FDANNet:
+    """A fresh network, with the user's pretrained ResNet-34 in both extractors if given."""
+    net = FDANNet(num_classes, backbone=config.backbone)
+    if config.pretrained:
+        if config.backbone != "resnet34":
+            raise ValueError(
+                f"--pretrained needs the resnet34 backbone (a torchvision ResNet-34 state dict), "
+                f"not fdan.backbone={config.backbone}"
+            )
+        load_pretrained(net.face, config.pretrained)
+        load_pretrained(net.audio, config.pretrained)
+    return net
+
+
+def training_step(
+    net: FDANNet,
+    optimiser: torch.optim.Optimizer,
+    source: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    target: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    num_classes: int,
+    lmmd_factor: float,
+) -> float:
+    """One step of CE(source) + CE(target) + lmmd_factor * LMMD; returns the loss."""
+    net.train()
+    s_logits, s_features = net(source[0], source[1])
+    t_logits, t_features = net(target[0], target[1])
+    t_onehot = F.one_hot(target[2], num_classes).float()
+    loss = F.cross_entropy(s_logits, source[2]) + F.cross_entropy(t_logits, target[2])
+    loss = loss + lmmd_factor * lmmd(s_features, t_features, source[2], t_onehot, num_classes)
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def predict(net: FDANNet, face: torch.Tensor, spec: torch.Tensor, batch: int = 128) -> np.ndarray:
+    net.eval()
+    out = [net(face[i : i + batch], spec[i : i + batch])[0].argmax(1) for i in range(0, len(face), batch)]
+    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+
+
+class FDAN(Method):
+    name = "fdan"
+    description = "FDAN: face and log-Mel ResNets, per-utterance cross-attention, CE + LMMD (Li et al. 2024)"
+    modalities = ("audiovisual",)
+    compare_with = ("source-only", "target-only", "finetune")
+
+    def __init__(self) -> None:
+        self._info: dict[str, Any] = {}
+
+    def run(self, task: TransferTask) -> np.ndarray:
+        self._info = {}
+        config = FDANConfig.from_options(task.options)
+        generator = seed_everything(task.seed)
+        layout = task.feature_layout
+        sources = [s for s in task.sources if s.train.corpus != task.target.train.corpus] or task.sources
+        s_face, s_spec = split_inputs(np.concatenate([s.train.X for s in sources]), layout)
+        s_y = torch.as_tensor(np.concatenate([s.train.y for s in sources]))
+        t_face, t_spec = split_inputs(task.target.train.X, layout)
+        t_y = torch.as_tensor(task.target.train.y)
+        v_face, v_spec = split_inputs(task.target.val.X, layout)
+        net = build_model(config, task.num_classes)
+        optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
+        steps_per_epoch = max(1, -(-len(t_y) // config.batch))
+        total = config.epochs * steps_per_epoch
+        best_state, best_uar, best_epoch, since, step = copy.deepcopy(net.state_dict()), -1.0, -1, 0, 0
+        history = []
+        for epoch in range(config.epochs):
+            t_order = torch.randperm(len(t_y), generator=generator)
+            s_order = torch.randperm(len(s_y), generator=generator)
+            for k in range(steps_per_epoch):
+                t_rows = t_order[k * config.batch : (k + 1) * config.batch]
+                s_rows = s_order[(k * config.batch) % len(s_y) :][: config.batch]
+                if len(t_rows) < 2 or len(s_rows) < 2:
+                    continue  # BatchNorm needs two rows
+                factor = config.lmmd_weight * ramp(step / total, config.gamma)
+                training_step(
+                    net,
+                    optimiser,
+                    (s_face[s_rows], s_spec[s_rows], s_y[s_rows]),
+                    (t_face[t_rows], t_spec[t_rows], t_y[t_rows]),
+                    task.num_classes,
+                    factor,
+                )
+                step += 1
+            val_uar = uar(task.target.val.y, predict(net, v_face, v_spec))
+            history.append(round(val_uar, 4))
+            task.report_progress("train", epoch + 1, config.epochs, val=val_uar)
+            if val_uar > best_uar:
+                best_state, best_uar, best_epoch, since = copy.deepcopy(net.state_dict()), val_uar, epoch, 0
+            else:
+                since += 1
+                if since >= config.patience:
+                    break
+        net.load_state_dict(best_state)
+        self._info = {
+            "backbone": config.backbone,
+            "pretrained": config.pretrained,
+            "best_epoch": best_epoch,
+            "best_val_uar": round(best_uar, 4),
+            "val_uar_by_epoch": history,
+            "parameters": sum(p.numel() for p in net.parameters()),
+        }
+        test_face, test_spec = split_inputs(task.target.test.X, layout)
+        return predict(net, test_face, test_spec)
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._info)
