@@ -11,6 +11,7 @@ import copy
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,6 +58,17 @@ def make_mlp(
         width = h
     layers.append(nn.Linear(width, num_classes))
     return nn.Sequential(*layers)
+
+
+def mlp_from_options(in_features: int, num_classes: int, options: dict[str, Any]) -> nn.Sequential:
+    """:func:`make_mlp` sized by the methods' shared options ``hidden`` (widths joined by ``x``,
+    default ``256x128``) and ``dropout`` (default 0.3); a bad ``hidden`` names the option."""
+    value = str(options.get("hidden", "256x128"))
+    try:
+        hidden = tuple(int(h) for h in value.split("x") if h)
+    except ValueError:
+        raise ValueError(f"option hidden={value!r}: expected widths joined by 'x', e.g. 256x128") from None
+    return make_mlp(in_features, num_classes, hidden, float(options.get("dropout", 0.3)))
 
 
 @dataclass

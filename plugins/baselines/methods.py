@@ -28,7 +28,14 @@ from sklearn.svm import SVC
 
 from emokit.bench import Method, TransferTask
 from emokit.bench.task import SplitData
-from emokit.training import Standardizer, make_mlp, predict, seed_everything, train_classifier, uar
+from emokit.training import (
+    Standardizer,
+    mlp_from_options,
+    predict,
+    seed_everything,
+    train_classifier,
+    uar,
+)
 
 
 def _stack(parts: list[SplitData]) -> tuple[np.ndarray, np.ndarray]:
@@ -64,14 +71,6 @@ def source_views(task: TransferTask) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return Xtr, ytr, Xva, yva, Standardizer().fit(task.target.train.X)
 
 
-def _hidden(task: TransferTask) -> tuple[int, ...]:
-    value = str(task.options.get("hidden", "256x128"))
-    try:
-        return tuple(int(h) for h in value.split("x") if h)
-    except ValueError:
-        raise ValueError(f"option hidden={value!r}: expected widths joined by 'x', e.g. 256x128") from None
-
-
 class _MLPMethod(Method):
     """Shared plumbing: standardise on the training rows, build and train the MLP."""
 
@@ -87,9 +86,7 @@ class _MLPMethod(Method):
     ):
         if model is None:
             seed_everything(task.seed + seed_offset)  # the initial weights are part of the seeded run
-            model = make_mlp(
-                train[0].shape[1], task.num_classes, _hidden(task), float(task.options.get("dropout", 0.3))
-            )
+            model = mlp_from_options(train[0].shape[1], task.num_classes, task.options)
         train_classifier(
             model,
             train,

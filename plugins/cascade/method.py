@@ -34,7 +34,7 @@ from torch import nn
 
 from emokit.bench import Method, TransferTask
 from emokit.bench.task import SplitData
-from emokit.training import Standardizer, make_mlp, predict, seed_everything, train_classifier
+from emokit.training import Standardizer, mlp_from_options, predict, seed_everything, train_classifier
 
 PREFIX = "cascade."
 OPTIONS = ("epochs", "lr", "freeze")
@@ -157,14 +157,6 @@ def _freeze(options: dict[str, Any]) -> int:
     return value
 
 
-def _hidden(options: dict[str, Any]) -> tuple[int, ...]:
-    value = str(options.get("hidden", "256x128"))
-    try:
-        return tuple(int(h) for h in value.split("x") if h)
-    except ValueError:
-        raise ValueError(f"option hidden={value!r}: expected widths joined by 'x', e.g. 256x128") from None
-
-
 def _scaled(train: SplitData, *others: SplitData) -> list[tuple[np.ndarray, np.ndarray]]:
     """``train`` and ``others`` z-scored with ``train``'s statistics, as (X, y) pairs."""
     scaler = Standardizer().fit(train.X)
@@ -175,7 +167,7 @@ def new_model(task: TransferTask) -> nn.Module:
     """The baselines' MLP for ``task``, seeded by the task (``hidden`` and ``dropout`` options)."""
     seed_everything(task.seed)  # the initial weights are part of the seeded run
     dim = task.target.train.X.shape[1]
-    return make_mlp(dim, task.num_classes, _hidden(task.options), float(task.options.get("dropout", 0.3)))
+    return mlp_from_options(dim, task.num_classes, task.options)
 
 
 class Cascade(Method):
