@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from emokit import __version__
+from emokit.bench.options import declared
+from emokit.bench.results import ResultFileError
 from emokit.data.datasets import DataLayoutError, LoadContext
 from emokit.paths import cache_dir as default_cache_dir
 from emokit.paths import data_root_from_env
@@ -111,7 +113,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio, visual, or audiovisual (both, for cross-modal methods such as fdan)",
     )
     bench.add_argument("--features", help="feature extractor (default: egemaps for audio, face for visual)")
-    bench.add_argument("--seeds", default="3", help="a count (3 -> seeds 0,1,2) or a list (0,5,7)")
+    bench.add_argument(
+        "--seeds",
+        help="repeats: a count (2 -> initialisation seeds 0,1) or a list of seeds (0,5,7); default 2",
+    )
+    bench.add_argument(
+        "--folds",
+        default="auto",
+        help="target speaker folds: loso (leave one speaker out), K (speaker-grouped K-fold), split "
+        "(one random split per repeat) or auto (default: loso up to 10 speakers, else 5-fold)",
+    )
+    bench.add_argument(
+        "--fold-seed", type=int, default=0, help="seed of the fold assignment (separate from --seeds)"
+    )
+    bench.add_argument(
+        "--target-budget",
+        help="shares of the target's labelled training utterances, per class and nested, e.g. "
+        "0.05,0.1,0.25,1 (default 1; the default suite runs 0.1,1)",
+    )
+    bench.add_argument("--target-shots", help="labelled target utterances per class, e.g. 5 or 1,5,10")
+    bench.add_argument(
+        "--reference",
+        help="the method every other is compared with on matched cells (default target-only; none: off)",
+    )
+    bench.add_argument(
+        "--norm",
+        help="feature normalisation before any method: corpus (default), speaker, source or none",
+    )
+    bench.add_argument("--show-val", action="store_true", help="print validation UAR beside test UAR")
     bench.add_argument("--data-root", type=Path, help="folder with real corpora (default: $EMOKIT_DATA)")
     bench.add_argument("--out", type=Path, default=Path("emokit-results"), help="folder for result files")
     bench.add_argument(
@@ -208,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_plugins(registry, console)
         if args.command == "data":
             return cmd_data(args, registry, console)
-    except (UnknownNameError, UsageError, DataLayoutError, ValueError) as exc:
+    except (UnknownNameError, UsageError, DataLayoutError, ResultFileError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -234,7 +263,30 @@ def cmd_list(registry: Registry, console: Console, kind: str | None) -> int:
                 name, provider.description, ", ".join(modality), registry.owner(singular, name) or ""
             )
         console.print(table)
+        if singular == "method":
+            for name in registry.names("method"):
+                console.print(method_options_table(registry.method(name)))
     return 0
+
+
+def method_options_table(method: Any) -> Table | str:
+    """The options a method declares (``--option [METHOD.]KEY=VALUE``), as a table."""
+    options = declared(method)
+    if options is None:
+        return f"[dim]{method.name}: declares no options (its --option keys are not checked)[/]"
+    if not options:
+        return f"[dim]{method.name}: no options[/]"
+    table = Table(title=f"{method.name} options (--option {method.name}.KEY=VALUE, or KEY=VALUE for all)")
+    table.add_column("option", style="bold")
+    table.add_column("type")
+    table.add_column("default")
+    table.add_column("help")
+    for option in options:
+        default = option.default
+        if isinstance(default, tuple):
+            default = ",".join(str(v) for v in default)
+        table.add_row(option.name, option.type_name, "-" if default is None else str(default), option.help)
+    return table
 
 
 def cmd_plugins(registry: Registry, console: Console) -> int:

@@ -1,14 +1,21 @@
-"""The cross-corpus protocol: load corpora, extract features, split by speaker, run methods, score.
+"""The cross-corpus protocol: load corpora, extract features, fold by speaker, budget, run, score.
 
-One *cell* is (experiment, seed, method). For a given experiment and seed every method sees the
-same splits, so methods are compared on identical test speakers. Each finished cell is written to
-the result file at once, so an interrupted run keeps everything it finished.
+One *cell* is (experiment, target budget, method, fold, repeat). Within one (experiment, fold,
+repeat) every method sees the same speakers, the same labelled rows at each budget and the same
+normalised features, so methods are compared on identical test utterances (matched cells). Each
+finished cell is written to the result file at once, so an interrupted run keeps everything it
+finished.
+
+The runner enforces what a method may see (see :class:`~emokit.bench.task.TransferTask`): test
+labels never reach a method (the runner scores), a method that declares it uses no target labels
+gets every target split without labels, and features are normalised before any method sees them.
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,23 +23,46 @@ from typing import Any
 
 import numpy as np
 
+from emokit import __version__
 from emokit.bench.metrics import score
-from emokit.bench.results import ResultFile
-from emokit.bench.task import CorpusSplits, SplitData, TransferTask
-from emokit.data.corpus import MODALITIES, Corpus, LoadProblem, provides
+from emokit.bench.normalisation import TARGET_DATA_USED, check_scheme, normalise_task
+from emokit.bench.options import check_option_keys, method_option_values
+from emokit.bench.results import ResultFile, cell_key  # noqa: F401  (cell_key: re-exported)
+from emokit.bench.task import CorpusSplits, LabelsWithheldError, SplitData, TransferTask
+from emokit.data.corpus import MODALITIES, Corpus, LoadProblem, provides, simulation_marker
 from emokit.data.datasets import LoadContext
+from emokit.data.folds import (
+    FULL_BUDGET,
+    Budget,
+    Fold,
+    FoldScheme,
+    budget_masks,
+    check_budgets,
+    derived_seed,
+    speaker_folds,
+)
 from emokit.data.labels import label_index, shared_labels
-from emokit.data.splits import SpeakerSplit, split_speakers, validation_rows
+from emokit.data.splits import split_speakers, validation_rows
 from emokit.features.cache import compute_features
 from emokit.registry import Registry
 
 #: features used when an experiment names none
 DEFAULT_FEATURES = {"audio": "egemaps", "visual": "face", "audiovisual": "face-logmel"}
+#: the runner's own row in every summary: the majority class of the labelled target training rows
+MAJORITY = "majority-class"
+
+
+class MethodContractError(ValueError):
+    """A method broke the runner's contract (read withheld labels, returned the wrong shape)."""
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """Sources (in order) transferred into one target, in one modality, with one feature set."""
+    """Sources (in order) transferred into one target, in one modality, with one feature set.
+
+    A source list that is just the target is a within-corpus experiment (the target's own
+    training speakers as the source); the target beside other sources is refused by the runner.
+    """
 
     sources: tuple[str, ...]
     target: str
@@ -40,7 +70,13 @@ class Experiment:
     features: str
 
     @property
+    def within_corpus(self) -> bool:
+        return self.sources == (self.target,)
+
+    @property
     def label(self) -> str:
+        if self.within_corpus:
+            return f"{self.target} (within-corpus)"
         return f"{'+'.join(self.sources)} -> {self.target}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,7 +90,11 @@ class Experiment:
 
 @dataclass
 class BenchConfig:
-    """Everything that determines a bench run (recorded in its result file)."""
+    """Everything that determines a bench run (recorded in its result file).
+
+    ``seeds`` are the repeats' initialisation seeds; ``folds`` and ``fold_seed`` choose the test
+    speakers of each cell; ``budgets`` the labelled share of the target's training rows.
+    """
 
     methods: list[str]
     experiments: list[Experiment]
@@ -64,12 +104,22 @@ class BenchConfig:
     sim_scale: float = 1.0
     sim_seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    folds: FoldScheme = field(default_factory=lambda: FoldScheme("auto"))
+    fold_seed: int = 0
+    budgets: list[Budget] = field(default_factory=lambda: [FULL_BUDGET])
+    norm: str = "corpus"
+    reference: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "methods": self.methods,
             "experiments": [e.to_dict() for e in self.experiments],
             "seeds": self.seeds,
+            "folds": str(self.folds),
+            "fold_seed": self.fold_seed,
+            "budgets": [b.to_dict() for b in self.budgets],
+            "norm": self.norm,
+            "reference": self.reference,
             "data_root": str(self.data_root) if self.data_root else None,
             "cache_dir": str(self.cache_dir) if self.cache_dir else None,
             "sim_scale": self.sim_scale,
@@ -90,8 +140,11 @@ class Reporter:
     def progress(self, description: str, done: int, total: int) -> None:
         """Progress of a long step (generation, feature extraction)."""
 
+    def planned(self, total: int, done: int) -> None:
+        """The run holds ``total`` cells, ``done`` of them finished already (a resumed run)."""
+
     def cell_started(self, experiment: Experiment, seed: int, method: str) -> None:
-        """A cell is about to run."""
+        """A cell is about to run (``seed``: its repeat's initialisation seed)."""
 
     def method_progress(
         self, method: str, stage: str, done: int, total: int | None, figures: dict[str, Any]
@@ -112,7 +165,7 @@ class CorpusFeatures:
     speakers: np.ndarray
     ids: np.ndarray
 
-    def subset(self, mask: np.ndarray, classes: list[str]) -> SplitData:
+    def subset(self, mask: np.ndarray, classes: list[str], part: str) -> SplitData:
         index = label_index(classes)
         return SplitData(
             corpus=self.corpus.name,
@@ -120,7 +173,40 @@ class CorpusFeatures:
             y=np.array([index[label] for label in self.labels[mask]], dtype=np.int64),
             speakers=self.speakers[mask],
             ids=self.ids[mask],
+            part=part,
         )
+
+
+@dataclass
+class FoldRows:
+    """Row masks of one target fold (over the target's feature rows with the shared classes)."""
+
+    fold: Fold
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def target_fold_rows(
+    labels: np.ndarray, speakers: np.ndarray, keep: np.ndarray, fold: Fold, seed: int
+) -> FoldRows:
+    """Train / validation / test masks of ``fold``; validation rows are carved from the training
+    speakers' utterances (20 % per class, seeded) when the fold has no validation speakers."""
+    train = keep & np.isin(speakers, list(fold.split.train))
+    test = keep & np.isin(speakers, list(fold.split.test))
+    if fold.split.val:
+        val = keep & np.isin(speakers, list(fold.split.val))
+    else:
+        val = np.zeros(len(labels), dtype=bool)
+        rows = np.flatnonzero(train)
+        val[rows[validation_rows(labels[rows], seed=seed)]] = True
+        train = train & ~val
+    return FoldRows(fold, train, val, test)
+
+
+def _fold_description(fold: Fold) -> str:
+    speakers = ", ".join(fold.test[:6]) + (" ..." if len(fold.test) > 6 else "")
+    return f"test speaker{'s' if len(fold.test) > 1 else ''} {speakers}"
 
 
 class BenchRunner:
@@ -133,28 +219,47 @@ class BenchRunner:
         self._corpora: dict[str, Corpus] = {}
         self._features: dict[tuple[str, str, str], CorpusFeatures] = {}
         self.problems: dict[str, list[LoadProblem]] = {}
+        self.option_warnings: list[str] = []
+        self.method_options: dict[str, dict[str, Any]] = {}
         self.validate()
 
     # -- checks before anything slow happens -------------------------------------------------
     def validate(self) -> None:
-        """Fail fast on unknown names, unsupported modalities and empty settings."""
+        """Fail fast on unknown names, unsupported modalities, bad options and impossible sources."""
         if not self.config.methods:
             raise ValueError("no method to run")
         if not self.config.seeds:
             raise ValueError("--seeds must give at least one seed")
         if not self.config.experiments:
             raise ValueError("no experiment to run")
-        for name in self.config.methods:
-            method = self.registry.method(name)
+        if not self.config.budgets:
+            raise ValueError("no target budget to run")
+        check_scheme(self.config.norm)
+        methods = [self.registry.method(name) for name in self.config.methods]
+        if self.config.reference is not None and self.config.reference not in self.config.methods:
+            raise ValueError(
+                f"--reference {self.config.reference!r} is not a method of this run "
+                f"(methods: {', '.join(self.config.methods)})"
+            )
+        self.option_warnings = check_option_keys(methods, self.config.options)
+        self.method_options = {m.name: method_option_values(m, self.config.options) for m in methods}
+        for method in methods:
             for exp in self.config.experiments:
                 if exp.modality not in method.modalities:
                     raise ValueError(
-                        f"method {name!r} does not support modality {exp.modality!r} "
+                        f"method {method.name!r} does not support modality {exp.modality!r} "
                         f"(it supports {', '.join(method.modalities)})"
                     )
         for exp in self.config.experiments:
             if exp.modality not in MODALITIES:
                 raise ValueError(f"--modality must be one of {', '.join(MODALITIES)}, got {exp.modality!r}")
+            if exp.target in exp.sources and not exp.within_corpus:
+                raise ValueError(
+                    f"--source {','.join(exp.sources)} names the target {exp.target!r} beside other "
+                    f"corpora: a source must not be the target (its labelled rows would train every "
+                    f"method); drop {exp.target!r} from --source, or give --source {exp.target} alone "
+                    "for a within-corpus run"
+                )
             extractor = self.registry.feature(exp.features)
             if extractor.modality != exp.modality:
                 raise ValueError(
@@ -181,15 +286,25 @@ class BenchRunner:
         )
 
     def corpus(self, name: str) -> Corpus:
-        """Load (once per run) the corpus registered as ``name``."""
+        """Load (once per run) the corpus registered as ``name``; say so when it is simulated."""
         if name not in self._corpora:
             corpus = self.registry.dataset(name).load(self._context())
+            if corpus.simulation is None:
+                marker = simulation_marker(corpus.root)
+                if marker is not None:
+                    corpus.simulation = {**marker, "detected_from": "folder marker"}
+                    self.reporter.warn(
+                        f"{name}: {corpus.root} was written by emokit's corpus simulator "
+                        f"({marker.get('name')}, seed {marker.get('seed')}, scale {marker.get('scale')}): "
+                        "these are simulated recordings, not the real corpus"
+                    )
             self._corpora[name] = corpus
             self.problems.setdefault(name, []).extend(corpus.problems)
             skipped = sum(p.skipped for p in corpus.problems)
             accepted = len(corpus.problems) - skipped
+            simulated = " (simulated)" if corpus.simulation else ""
             self.reporter.info(
-                f"{name}: {len(corpus)} utterances, {len(corpus.speakers)} speakers, "
+                f"{name}{simulated}: {len(corpus)} utterances, {len(corpus.speakers)} speakers, "
                 f"classes {', '.join(corpus.labels)}"
             )
             if corpus.problems:
@@ -232,47 +347,113 @@ class BenchRunner:
             )
         return self._features[key]
 
-    # -- the protocol ------------------------------------------------------------------------
-    def classes_of(self, exp: Experiment) -> list[str]:
-        """The harmonised classes shared by every corpus of ``exp`` (at least two)."""
-        sets = [set(self.features(n, exp.modality, exp.features).labels) for n in (*exp.sources, exp.target)]
-        classes = shared_labels(*sets)
+    # -- the plan --------------------------------------------------------------------------------
+    def _shared_classes(self, exp: Experiment, label_sets: list[set[str]]) -> list[str]:
+        classes = shared_labels(*label_sets)
         if len(classes) < 2:
             raise ValueError(
                 f"{exp.label}: the corpora share {len(classes)} class(es) {classes}; need 2 or more"
             )
         return classes
 
-    def make_task(
-        self, exp: Experiment, seed: int, classes: list[str]
-    ) -> tuple[TransferTask, dict[str, Any]]:
-        """The :class:`TransferTask` of ``exp`` for ``seed``, and the speaker splits it used."""
-        target = self.features(exp.target, exp.modality, exp.features)
-        keep = np.isin(target.labels, classes)
-        split = split_speakers(target.speakers[keep], seed=seed, corpus=exp.target)
-        target_splits = _splits_of(target, keep, split, classes, seed)
-        splits_used = {exp.target: _split_dict(split)}
-        sources = []
+    def classes_of(self, exp: Experiment) -> list[str]:
+        """The harmonised classes shared by every corpus of ``exp`` (at least two)."""
+        names = (*exp.sources, exp.target)
+        return self._shared_classes(
+            exp, [set(self.features(n, exp.modality, exp.features).labels) for n in names]
+        )
+
+    def folds_of(self, exp: Experiment, labels: np.ndarray, speakers: np.ndarray, repeat: int) -> list[Fold]:
+        return speaker_folds(
+            speakers, self.config.folds, fold_seed=self.config.fold_seed, repeat=repeat, corpus=exp.target
+        )
+
+    def check_plan(self) -> int:
+        """Check, before any feature is extracted, that every fold and budget is possible; return
+        the number of cells (methods and the majority-class row) the run holds.
+
+        Raises:
+            FoldError: folds or budgets a target cannot give, naming the corpus and what would work.
+        """
+        total = 0
+        for exp in self.config.experiments:
+            corpora = {n: self.corpus(n).with_modality(exp.modality) for n in (*exp.sources, exp.target)}
+            classes = self._shared_classes(exp, [set(c.labels) for c in corpora.values()])
+            target = corpora[exp.target]
+            labels = np.array([u.label for u in target.utterances])
+            speakers = np.array([u.speaker for u in target.utterances])
+            keep = np.isin(labels, classes)
+            for repeat in range(len(self.config.seeds)):
+                folds = self.folds_of(exp, labels[keep], speakers[keep], repeat)
+                for fold in folds:
+                    rows = target_fold_rows(labels, speakers, keep, fold, self._val_seed(exp, repeat, fold))
+                    check_budgets(
+                        labels[rows.train],
+                        self.config.budgets,
+                        classes,
+                        corpus=exp.target,
+                        fold=_fold_description(fold),
+                    )
+                total += len(folds) * len(self.config.budgets) * (len(self.config.methods) + 1)
+        return total
+
+    def _val_seed(self, exp: Experiment, repeat: int, fold: Fold) -> int:
+        return derived_seed(self.config.fold_seed, repeat, fold.index, exp.target, "validation rows")
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that makes two runs' cells comparable; ``--resume`` refuses a different one.
+
+        Call after the corpora are loaded (it holds each corpus's fingerprint)."""
+        config = self.config
+        return {
+            "emokit_version": __version__,
+            "methods": list(config.methods),
+            "experiments": [e.to_dict() for e in config.experiments],
+            "options": {name: _jsonable(values) for name, values in self.method_options.items()},
+            "raw_options": dict(config.options),
+            "norm": config.norm,
+            "folds": str(config.folds),
+            "fold_seed": config.fold_seed,
+            "budgets": [b.label for b in config.budgets],
+            "repeats": list(config.seeds),
+            "sim_scale": config.sim_scale,
+            "sim_seed": config.sim_seed,
+            "data_root": str(config.data_root) if config.data_root else None,
+            "corpora": {name: corpus.fingerprint for name, corpus in sorted(self._corpora.items())},
+        }
+
+    # -- the protocol ------------------------------------------------------------------------
+    def _source_splits(
+        self, exp: Experiment, classes: list[str], repeat: int
+    ) -> tuple[list[CorpusSplits], dict[str, Any]]:
+        """Each (non-target) source split by speaker into train and validation, per repeat."""
+        sources, used = [], {}
         for name in exp.sources:
             if name == exp.target:
-                # within-corpus: the "source" is the target's own training side, never its test speakers
-                sources.append(CorpusSplits(train=target_splits.train, val=target_splits.val))
                 continue
             data = self.features(name, exp.modality, exp.features)
-            keep_s = np.isin(data.labels, classes)
-            s_split = split_speakers(data.speakers[keep_s], seed=seed, with_test=False, corpus=name)
-            sources.append(_splits_of(data, keep_s, s_split, classes, seed))
-            splits_used[name] = _split_dict(s_split)
-        task = TransferTask(
-            classes=classes,
-            sources=sources,
-            target=target_splits,
-            modality=exp.modality,
-            seed=seed,
-            options=dict(self.config.options),
-            feature_layout=self.registry.feature(exp.features).layout(),
-        )
-        return task, splits_used
+            keep = np.isin(data.labels, classes)
+            seed = derived_seed(self.config.fold_seed, repeat, name, "source split")
+            split = split_speakers(data.speakers[keep], seed=seed, with_test=False, corpus=name)
+            train = keep & np.isin(data.speakers, list(split.train))
+            if split.val:
+                val = keep & np.isin(data.speakers, list(split.val))
+            else:
+                val = np.zeros(len(train), dtype=bool)
+                rows = np.flatnonzero(train)
+                val[rows[validation_rows(data.labels[rows], seed=seed)]] = True
+                train &= ~val
+            sources.append(
+                CorpusSplits(train=data.subset(train, classes, "train"), val=data.subset(val, classes, "val"))
+            )
+            used[name] = {
+                "train": list(split.train),
+                "val": list(split.val),
+                "val_from": "validation speakers"
+                if split.val
+                else "20% of the training speakers' utterances",
+            }
+        return sources, used
 
     def run(self, results: ResultFile, should_skip: Callable[[dict[str, Any]], bool] | None = None) -> None:
         """Run every cell, appending each to ``results`` as soon as it finishes."""
@@ -289,65 +470,301 @@ class BenchRunner:
                 f"{exp.label} ({exp.modality}, {exp.features}): {len(classes)} shared classes: "
                 f"{', '.join(classes)}" + (f"; left out: {', '.join(dropped)}" if dropped else "")
             )
-            for seed in self.config.seeds:
-                task, splits_used = self.make_task(exp, seed, classes)
-                for method_name in self.config.methods:
-                    key = {"method": method_name, **exp.to_dict(), "seed": seed}
-                    if should_skip is not None and should_skip(key):
-                        continue
-                    method = self.registry.method(method_name)
-                    task.progress = functools.partial(self.reporter.method_progress, method_name)
-                    self.reporter.cell_started(exp, seed, method_name)
-                    started = time.perf_counter()
-                    predictions = np.asarray(method.run(task))
-                    elapsed = time.perf_counter() - started
-                    if predictions.shape != task.target.test.y.shape:
-                        raise ValueError(
-                            f"method {method_name!r} returned predictions of shape {predictions.shape}; "
-                            f"expected {task.target.test.y.shape} (one per target test row)"
-                        )
-                    scores = score(task.target.test.y, predictions, task.num_classes)
-                    cell = {
-                        **key,
-                        "experiment": exp.label,
-                        "classes": classes,
-                        "scores": scores.to_dict(),
-                        "time_s": round(elapsed, 3),
-                        "splits": splits_used,
-                        "sizes": {
-                            "target_train": len(task.target.train),
-                            "target_val": len(task.target.val),
-                            "target_test": len(task.target.test),
-                            "source_train": [len(s.train) for s in task.sources],
-                        },
-                        "method_info": method.info(),
-                    }
-                    results.add_cell(cell)
+            target = self.features(exp.target, exp.modality, exp.features)
+            keep = np.isin(target.labels, classes)
+            for repeat, seed in enumerate(self.config.seeds):
+                sources, source_splits = self._source_splits(exp, classes, repeat)
+                for fold in self.folds_of(exp, target.labels[keep], target.speakers[keep], repeat):
+                    rows = target_fold_rows(
+                        target.labels, target.speakers, keep, fold, self._val_seed(exp, repeat, fold)
+                    )
+                    check_budgets(
+                        target.labels[rows.train],
+                        self.config.budgets,
+                        classes,
+                        corpus=exp.target,
+                        fold=_fold_description(fold),
+                    )
+                    self._run_fold(
+                        exp, classes, target, rows, sources, source_splits, repeat, seed, results, should_skip
+                    )
+
+    def _run_fold(
+        self,
+        exp: Experiment,
+        classes: list[str],
+        target: CorpusFeatures,
+        rows: FoldRows,
+        sources: list[CorpusSplits],
+        source_splits: dict[str, Any],
+        repeat: int,
+        seed: int,
+        results: ResultFile,
+        should_skip: Callable[[dict[str, Any]], bool] | None,
+    ) -> None:
+        fold = rows.fold
+        budget_seed = derived_seed(self.config.fold_seed, repeat, fold.index, exp.target, "budget")
+        train = target.subset(rows.train, classes, "train")
+        val = target.subset(rows.val, classes, "val")
+        test = target.subset(rows.test, classes, "test")
+        train_masks = budget_masks(target.labels[rows.train], self.config.budgets, seed=budget_seed)
+        val_masks = budget_masks(
+            target.labels[rows.val], self.config.budgets, seed=budget_seed + 1, at_least_one=True
+        )
+        # normalised once per fold over all training rows (labelled or not), then cut by budget
+        full = TransferTask(
+            classes=classes,
+            sources=sources,
+            target=CorpusSplits(train=train, val=val, test=test),
+            modality=exp.modality,
+            seed=seed,
+            feature_layout=self.registry.feature(exp.features).layout(),
+            fold=fold.index,
+            repeat=repeat,
+        )
+        views = {"none": full}
+        splits_used = {
+            exp.target: {
+                "train": list(fold.split.train),
+                "val": list(fold.split.val),
+                "test": list(fold.test),
+                "val_from": "validation speakers"
+                if fold.split.val
+                else "20% of the training speakers' utterances",
+            },
+            **source_splits,
+        }
+        source_only_cells: dict[str, dict[str, Any]] = {}
+        for budget in self.config.budgets:
+            base_key = {
+                **exp.to_dict(),
+                "budget": budget.to_dict(),
+                "fold": fold.index,
+                "repeat": repeat,
+            }
+            labelled_train = train_masks[budget.label]
+            majority_key = {**base_key, "method": MAJORITY}
+            if should_skip is None or not should_skip(majority_key):
+                counts = np.bincount(train.y[labelled_train], minlength=len(classes))
+                majority = int(np.argmax(counts))
+                predictions = np.full(len(test), majority, dtype=np.int64)
+                cell = self._cell(
+                    majority_key,
+                    exp,
+                    classes,
+                    fold,
+                    seed,
+                    test,
+                    predictions,
+                    0.0,
+                    splits_used,
+                    budget,
+                    labelled_train,
+                    val_masks[budget.label],
+                    "none",
+                    {"note": f"predicts {classes[majority]} (most frequent labelled class)"},
+                    None,
+                    {},
+                )
+                results.add_cell(cell, self._predictions(cell, test, predictions, classes))
+                self.reporter.cell_finished(cell)
+            for method_name in self.config.methods:
+                key = {**base_key, "method": method_name}
+                if should_skip is not None and should_skip(key):
+                    continue
+                method = self.registry.method(method_name)
+                scheme = "none" if method.raw_features else self.config.norm
+                if scheme not in views:
+                    views[scheme] = normalise_task(full, scheme)
+                view = views[scheme]
+                if method_name in source_only_cells:
+                    # the method sees no target label: every budget gives the same cell
+                    earlier, earlier_predictions = source_only_cells[method_name]
+                    cell = {**earlier, **key, "same_as_budget": earlier["budget"]["label"], "time_s": 0.0}
+                    results.add_cell(cell, self._predictions(cell, test, earlier_predictions, classes))
                     self.reporter.cell_finished(cell)
+                    continue
+                task = self._task_for(
+                    method, view, budget, train_masks[budget.label], val_masks[budget.label], exp, scheme
+                )
+                task.progress = functools.partial(self.reporter.method_progress, method_name)
+                self.reporter.cell_started(exp, seed, method_name)
+                started = time.perf_counter()
+                try:
+                    predictions = np.asarray(method.run(task))
+                except LabelsWithheldError as exc:
+                    raise MethodContractError(
+                        f"method {method_name!r} read labels it may not see in the cell {exp.label}, "
+                        f"budget {budget.label}, fold {fold.index + 1}, repeat {repeat}: {exc}"
+                    ) from exc
+                elapsed = time.perf_counter() - started
+                if predictions.shape != (len(test),):
+                    raise MethodContractError(
+                        f"method {method_name!r} returned predictions of shape {predictions.shape}; "
+                        f"expected ({len(test)},) (one per target test row)"
+                    )
+                cell = self._cell(
+                    key,
+                    exp,
+                    classes,
+                    fold,
+                    seed,
+                    test,
+                    predictions,
+                    elapsed,
+                    splits_used,
+                    budget,
+                    train_masks[budget.label],
+                    val_masks[budget.label],
+                    scheme,
+                    method.info(),
+                    task.validation,
+                    self.method_options.get(method_name, {}),
+                    uses_labels=method.uses_target_labels,
+                )
+                results.add_cell(cell, self._predictions(cell, test, predictions, classes))
+                if not method.uses_target_labels and not exp.within_corpus:
+                    source_only_cells[method_name] = (cell, predictions)
+                self.reporter.cell_finished(cell)
+
+    def _task_for(
+        self,
+        method: Any,
+        view: TransferTask,
+        budget: Budget,
+        train_mask: np.ndarray,
+        val_mask: np.ndarray,
+        exp: Experiment,
+        scheme: str,
+    ) -> TransferTask:
+        """The task one method gets at one budget: labels withheld where the method may not see them."""
+        t = view.target
+        test = t.test.without_labels("the runner scores the test split") if t.test is not None else None
+        labelled = CorpusSplits(_rows(t.train, train_mask), _rows(t.val, val_mask))
+        if not method.uses_target_labels:
+            why = f"{method.name} declares that it uses no target labels"
+            target = CorpusSplits(t.train.without_labels(why), t.val.without_labels(why), test)
+            unlabelled = None
+        else:
+            target = CorpusSplits(labelled.train, labelled.val, test)
+            unlabelled = (
+                _rows(t.train, ~train_mask).without_labels(f"outside the target budget {budget.label}")
+                if (~train_mask).any()
+                else None
+            )
+        # within-corpus: the source is the target's own labelled (budgeted) training side
+        sources = [labelled] if exp.within_corpus else list(view.sources)
+        return TransferTask(
+            classes=view.classes,
+            sources=sources,
+            target=target,
+            modality=view.modality,
+            seed=view.seed,
+            options=dict(self.method_options.get(method.name, {})),
+            feature_layout=view.feature_layout,
+            unlabelled_target=unlabelled,
+            normalisation=scheme,
+            fold=view.fold,
+            repeat=view.repeat,
+            budget=budget.label,
+        )
+
+    def _cell(
+        self,
+        key: dict[str, Any],
+        exp: Experiment,
+        classes: list[str],
+        fold: Fold,
+        seed: int,
+        test: SplitData,
+        predictions: np.ndarray,
+        elapsed: float,
+        splits_used: dict[str, Any],
+        budget: Budget,
+        train_mask: np.ndarray,
+        val_mask: np.ndarray,
+        scheme: str,
+        info: dict[str, Any],
+        validation: dict[str, Any] | None,
+        options: dict[str, Any],
+        uses_labels: bool = True,
+    ) -> dict[str, Any]:
+        scores = score(test.y, predictions, len(classes))
+        confusion = np.asarray(scores.confusion)
+        totals = confusion.sum(axis=1)
+        recall = {
+            c: (float(confusion[i, i] / totals[i]) if totals[i] else None) for i, c in enumerate(classes)
+        }
+        return {
+            **key,
+            "experiment": exp.label,
+            "within_corpus": exp.within_corpus,
+            "status": "ok",
+            "seed": seed,
+            "fold_seed": self.config.fold_seed,
+            "folds": fold.count,
+            "test_speakers": list(fold.test),
+            "classes": classes,
+            "scores": scores.to_dict(),
+            "per_class_recall": recall,
+            "validation": validation,
+            "time_s": round(elapsed, 3),
+            "splits": splits_used,
+            "val_from_training_rows": fold.val_from_training_rows,
+            "labelled_target": {
+                "train": int(train_mask.sum()) if uses_labels else 0,
+                "val": int(val_mask.sum()) if uses_labels else 0,
+                "unlabelled_train": int((~train_mask).sum()) if uses_labels else len(train_mask),
+            },
+            "normalisation": {"scheme": scheme, "target_data_used": TARGET_DATA_USED[scheme]},
+            "options": _jsonable(options),
+            "method_info": info,
+        }
+
+    @staticmethod
+    def _predictions(
+        cell: dict[str, Any], test: SplitData, predictions: np.ndarray, classes: list[str]
+    ) -> dict[str, Any]:
+        return {
+            "ids": [str(i) for i in test.ids],
+            "true": [classes[i] for i in test.y],
+            "pred": [classes[int(i)] for i in predictions],
+        }
+
+    def corpus_summary(self) -> dict[str, Any]:
+        """Per corpus: size, speakers, classes, simulation and every problem file, for the result file."""
+        out = {}
+        for name, corpus in self._corpora.items():
+            out[name] = {
+                "root": str(corpus.root),
+                "utterances": len(corpus),
+                "speakers": corpus.speakers,
+                "label_counts": corpus.label_counts(),
+                "fingerprint": corpus.fingerprint,
+                "simulated": corpus.simulation is not None,
+                "simulation": corpus.simulation,
+                "speaker_utterances": dict(sorted(Counter(u.speaker for u in corpus.utterances).items())),
+                "problems": [
+                    {"path": str(p.path), "reason": p.reason, "skipped": p.skipped}
+                    for p in self.problems.get(name, [])
+                ],
+            }
+        return out
 
 
-def _splits_of(
-    data: CorpusFeatures, keep: np.ndarray, split: SpeakerSplit, classes: list[str], seed: int
-) -> CorpusSplits:
-    def part(mask: np.ndarray) -> SplitData:
-        return data.subset(keep & mask, classes)
-
-    train = np.isin(data.speakers, list(split.train))
-    if split.val:
-        val = np.isin(data.speakers, list(split.val))
-    else:  # too few speakers for validation speakers: hold out training speakers' utterances
-        val = np.zeros(len(train), dtype=bool)
-        rows = np.flatnonzero(train & keep)
-        val[rows[validation_rows(data.labels[rows], seed=seed)]] = True
-        train &= ~val
-    test = part(np.isin(data.speakers, list(split.test))) if split.test else None
-    return CorpusSplits(train=part(train), val=part(val), test=test)
+def _rows(split: SplitData, mask: np.ndarray) -> SplitData:
+    out = SplitData(
+        split.corpus, split.X[mask], split.y[mask], split.speakers[mask], split.ids[mask], part=split.part
+    )
+    return out
 
 
-def _split_dict(split: SpeakerSplit) -> dict[str, Any]:
-    return {
-        "train": list(split.train),
-        "val": list(split.val),
-        "test": list(split.test),
-        "val_from": "val speakers" if split.val else "20% of the training speakers' utterances",
-    }
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, tuple):
+            value = list(value)
+        elif not isinstance(value, (str, int, float, bool, list, dict, type(None))):
+            value = str(value)
+        out[name] = value
+    return out

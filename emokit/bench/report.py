@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from emokit.bench.protocol import Experiment, Reporter
+from emokit.bench.protocol import MAJORITY, Experiment, Reporter
 
 
 class RichReporter(Reporter):
@@ -50,6 +50,9 @@ class RichReporter(Reporter):
             task = self._tasks[description] = self.progress_bar.add_task(description, total=total)
         self.progress_bar.update(task, completed=done, total=total)
 
+    def planned(self, total: int, done: int) -> None:
+        self.progress_bar.update(self._cells, total=total, completed=done)
+
     def cell_started(self, experiment: Experiment, seed: int, method: str) -> None:
         self.progress_bar.update(self._cells, description=f"cells: {method} {experiment.label} seed {seed}")
 
@@ -68,17 +71,27 @@ class RichReporter(Reporter):
     def cell_finished(self, cell: dict[str, Any]) -> None:
         self.progress_bar.advance(self._cells)
         self.progress_bar.update(self._method, visible=False, completed=0, total=None)
+        if not self.verbose or cell["method"] == MAJORITY:
+            return
+        s = cell["scores"]
+        budget = (cell.get("budget") or {}).get("label", "")
+        speakers = cell.get("test_speakers") or []
+        where = f"fold {cell.get('fold', 0) + 1}/{cell.get('folds', 1)}" + (
+            f" ({speakers[0]})" if len(speakers) == 1 else ""
+        )
+        validation = cell.get("validation")
+        val = f"  val {100 * validation['uar']:.1f}" if validation else ""
+        same = (
+            f" (= {cell['same_as_budget']})" if cell.get("same_as_budget") else f" ({cell['time_s']:.1f} s)"
+        )
+        self.console.print(
+            f"  {cell['method']:<12} {cell['experiment']:<30} {budget:>5} {where} r{cell.get('repeat', 0)}: "
+            f"UAR {100 * s['uar']:.1f}  F1 {100 * s['macro_f1']:.1f}{val}{same}",
+            highlight=False,
+        )
         note = (cell.get("method_info") or {}).get("note")
-        if self.verbose:
-            s = cell["scores"]
-            self.console.print(
-                f"  {cell['method']:<12} {cell['experiment']:<32} seed {cell['seed']}: "
-                f"UAR {100 * s['uar']:.1f}  WA {100 * s['wa']:.1f}  F1 {100 * s['macro_f1']:.1f}  "
-                f"({cell['time_s']:.1f} s)",
-                highlight=False,
-            )
-            if note:
-                self.console.print(f"    {note}", highlight=False)
+        if note and not cell.get("same_as_budget"):
+            self.console.print(f"    {note}", highlight=False)
 
 
 def _figure(value: Any) -> str:
@@ -88,67 +101,144 @@ def _figure(value: Any) -> str:
     return str(value)
 
 
-def _mean_std(metric: dict[str, float]) -> str:
+def _mean_std(metric: dict[str, Any]) -> str:
     return f"{100 * metric['mean']:.1f} ± {100 * metric['std']:.1f}"
 
 
-def summary_table(summary: list[dict[str, Any]], title: str = "emokit bench") -> Table:
-    """The result table: the methods of each experiment together, metrics as mean ± std over seeds (%).
+def _ci(metric: dict[str, Any]) -> str:
+    ci = metric.get("ci95")
+    return f"{100 * ci[0]:.0f}–{100 * ci[1]:.0f}" if ci else "-"
 
-    The experiment's modality, features and number of classes sit under its name, so the table
-    stays readable in an 80-column terminal. The number of seeds is in the title, or after each
-    method's name when it differs between rows.
+
+#: marks of the comparison with the reference (see :func:`table_notes`)
+BETTER, WORSE, BOOTSTRAP_ONLY = "▲", "▼", "†"
+
+
+def _versus(row: dict[str, Any], reference: str | None) -> str:
+    """``+3.1▲``: the mean UAR difference to the reference on matched cells, and its marks."""
+    comparison = row.get("comparison")
+    if row["method"] == reference:
+        return "ref"
+    if not comparison or comparison.get("mean_diff") is None:
+        return ""
+    mark = {"better": BETTER, "worse": WORSE}.get(comparison.get("verdict") or "", "")
+    if not mark and comparison.get("bootstrap_verdict") in ("better", "worse"):
+        mark = BOOTSTRAP_ONLY
+    return f"{100 * comparison['mean_diff']:+.1f}{mark}"
+
+
+def _p(row: dict[str, Any]) -> str:
+    test = (row.get("comparison") or {}).get("fold_test") or {}
+    p = test.get("p_holm")
+    return "" if p is None else (f"{p:.3f}" if p >= 0.001 else "<.001")
+
+
+def summary_table(
+    summary: list[dict[str, Any]],
+    title: str = "emokit bench",
+    *,
+    show_val: bool = False,
+    reference: str | None = None,
+) -> Table:
+    """The result table: per experiment and target budget, its methods with UAR as mean ± std and
+    95 % CI over the cells (folds × repeats, %), the difference to the reference with significance
+    marks and its Holm-corrected p, macro-F1 (or, with ``show_val``, the validation UAR) and time.
+
+    The experiment's modality, features, classes and chance level sit under its name, so the table
+    stays readable in an 80-column terminal.
     """
-    seed_counts = {len(row["seeds"]) for row in summary}
-    if len(seed_counts) == 1:
-        title = f"{title}: mean ± std over {seed_counts.pop()} seed(s)"
+    counts = {row["cells"] for row in summary if row["method"] != MAJORITY}
+    if len(counts) == 1:
+        title = f"{title}: mean ± std over {counts.pop()} cells (folds × repeats)"
     table = Table(
         title=title,
-        caption="time: seconds, all seeds together",
+        caption=("UAR, CI, val in %" if show_val else "UAR, CI, F1 in %") + "; s: seconds"
+        + (f"; vs ref: UAR difference to {reference} on matched cells, p Holm-corrected" if reference else ""),
         box=box.SIMPLE_HEAD,
-        padding=(0, 1),
+        padding=(0, 1, 0, 0),
         pad_edge=False,
         show_edge=False,
     )
-    table.add_column("source -> target", no_wrap=True, min_width=16)
+    table.add_column("experiment", no_wrap=True)
+    table.add_column("budget", no_wrap=True, justify="right")
     table.add_column("method", style="bold", no_wrap=True)
-    table.add_column("UAR %", justify="right", style="green", no_wrap=True)
-    table.add_column("WA %", justify="right", no_wrap=True)
-    table.add_column("F1 %", justify="right", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("UAR", justify="right", style="green", no_wrap=True)
+    table.add_column("95%CI", justify="right", no_wrap=True)
+    if reference:
+        table.add_column("vs ref", justify="right", no_wrap=True)
+        table.add_column("p", justify="right", no_wrap=True)
+    if show_val:
+        table.add_column("val", justify="right", no_wrap=True)
+    if not show_val:  # 80 columns: the validation score takes macro-F1's place (the JSON has both)
+        table.add_column("F1", justify="right", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in summary:
         groups.setdefault((row["experiment"], row["modality"], row["features"]), []).append(row)
     for (experiment, modality, features), rows in groups.items():
         lines = _experiment_lines(experiment, modality, features, len(rows[0]["classes"]))
-        # one line per method row; lines left over go to the last row
         labels = [*lines[: len(rows) - 1], "\n".join(lines[len(rows) - 1 :])]
         labels += [""] * (len(rows) - len(labels))
+        previous_budget = None
         for position, (row, label) in enumerate(zip(rows, labels, strict=True)):
-            name = row["method"] if len(seed_counts) <= 1 else f"{row['method']} ({len(row['seeds'])})"
-            table.add_row(
-                label,
-                name,
-                _mean_std(row["uar"]),
-                _mean_std(row["wa"]),
-                _mean_std(row["macro_f1"]),
-                f"{row['time_s']:.0f}",
-                end_section=position == len(rows) - 1,
-            )
+            budget = row["budget"]["label"]
+            shown_budget = budget if budget != previous_budget else ""
+            previous_budget = budget
+            name = row["method"] if len(counts) <= 1 else f"{row['method']} ({row['cells']})"
+            name = "majority" if name == MAJORITY else name
+            values = [label, shown_budget, name, _mean_std(row["uar"]), _ci(row["uar"])]
+            if reference:
+                values += [_versus(row, reference), _p(row)]
+            if show_val:
+                val = row.get("val_uar")
+                values.append(f"{100 * val['mean']:.1f}" if val else "-")
+            if not show_val:
+                values.append(f"{100 * row['macro_f1']['mean']:.1f}")
+            values.append(f"{row['time_s']:.0f}")
+            next_budget = rows[position + 1]["budget"]["label"] if position + 1 < len(rows) else None
+            table.add_row(*values, end_section=position == len(rows) - 1 or next_budget != budget)
     return table
+
+
+def table_notes(summary: list[dict[str, Any]], config: Any) -> list[str]:
+    """The lines printed under the result table: what the marks mean and what the data was."""
+    notes = [
+        "UAR = unweighted average recall (balanced accuracy); 95% CI: Student t over the cells; "
+        f"{MAJORITY}: the most frequent labelled class, chance level = 1/classes (under each experiment)."
+    ]
+    if config.reference:
+        notes.append(
+            f"vs {config.reference}: {BETTER}/{WORSE} significantly better/worse (paired permutation test over "
+            f"matched fold x repeat cells, Holm-corrected across methods, p < 0.05); {BOOTSTRAP_ONLY} only the "
+            "paired bootstrap over the pooled test utterances is significant. The result file has every p."
+        )
+    notes.append(
+        f"Normalisation: {config.norm}. Each method saw only the budgeted target labels; unlabelled target "
+        "data a method may see is listed per cell in the result file."
+    )
+    return notes
 
 
 def _experiment_lines(experiment: str, modality: str, features: str, classes: int) -> list[str]:
     """An experiment's label one short line at a time: each source, the target, then the details."""
-    sources, _, target = experiment.partition(" -> ")
+    sources, arrow, target = experiment.partition(" -> ")
     names = sources.split("+")
     details = [f"{modality}, {features}"] if len(modality) + len(features) <= 14 else [modality, features]
+    if not arrow:  # within-corpus: "sim-savee (within-corpus)"
+        name, _, rest = experiment.partition(" ")
+        return [
+            name,
+            rest,
+            *(f"[dim]{line}[/]" for line in details),
+            f"[dim]{classes} classes, chance {100 / classes:.1f}[/]",
+        ]
     return [
         *(f"{name} +" for name in names[:-1]),
         names[-1],
         f"-> {target}",
         *(f"[dim]{line}[/]" for line in details),
         f"[dim]{classes} classes[/]",
+        f"[dim]chance {100 / classes:.1f}[/]",
     ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,26 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from emokit.bench.normalisation import check_scheme
 from emokit.bench.protocol import DEFAULT_FEATURES, BenchConfig, BenchRunner, Experiment
-from emokit.bench.report import RichReporter, confusion_table, summary_table
-from emokit.bench.results import ResultFile, load_results
+from emokit.bench.report import RichReporter, confusion_table, summary_table, table_notes
+from emokit.bench.results import (
+    ResultFile,
+    ResultFileError,
+    cell_key,
+    check_writable_folder,
+    load_predictions,
+    load_results,
+)
+from emokit.bench.summary import summarise_run
+from emokit.data.folds import FoldScheme, parse_budgets
 from emokit.paths import cache_dir as default_cache_dir
 from emokit.paths import data_root_from_env
 from emokit.registry import Registry
+
+#: the default suite's target budgets (a scarce one beside the full one) and repeats; see the README
+DEFAULT_SUITE_BUDGETS = "0.1,1"
+DEFAULT_REPEATS = "2"
 
 
 def _cli():
@@ -84,6 +97,7 @@ def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
 
 
 def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfig:
+    """The :class:`BenchConfig` that ``emokit bench``'s arguments ask for; usage errors name the flag."""
     cli = _cli()
     named = [m for value in (args.method or []) for m in cli._split_list(value)]
     methods = with_baselines(named, registry) if named and not args.no_baselines else named
@@ -99,102 +113,172 @@ def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfi
     data_root = args.data_root or data_root_from_env()
     if data_root is not None and not data_root.is_dir():
         raise cli.UsageError(f"--data-root {data_root}: no such folder")
+    experiments = experiments_from_args(args)
+    try:
+        folds = FoldScheme.parse(args.folds)
+        fractions, shots = args.target_budget, args.target_shots
+        if args.target is None and not getattr(args, "matrix", None) and fractions is None and shots is None:
+            fractions = DEFAULT_SUITE_BUDGETS  # the default suite: a scarce budget beside the full one
+        budgets = parse_budgets(fractions, shots)
+        option_norm = options.pop("norm", None)
+        norm = check_scheme(args.norm or (str(option_norm) if option_norm is not None else "corpus"))
+    except ValueError as exc:
+        raise cli.UsageError(str(exc)) from None
+    reference = args.reference
+    if reference is None:
+        reference = "target-only" if "target-only" in methods else None
+    elif reference.lower() in ("none", "off"):
+        reference = None
+    elif reference not in methods:
+        raise cli.UsageError(
+            f"--reference {reference!r}: not a method of this run (methods: {', '.join(methods)}; "
+            "none turns the comparison off)"
+        )
     return BenchConfig(
         methods=methods,
-        experiments=experiments_from_args(args),
-        seeds=cli.parse_seeds(args.seeds),
+        experiments=experiments,
+        seeds=cli.parse_seeds(args.seeds if args.seeds is not None else DEFAULT_REPEATS),
         data_root=data_root,
         cache_dir=args.cache_dir or default_cache_dir(),
         sim_scale=args.sim_scale,
         sim_seed=args.sim_seed,
         options=options,
+        folds=folds,
+        fold_seed=args.fold_seed,
+        budgets=budgets,
+        norm=norm,
+        reference=reference,
     )
 
 
-def _cell_key(cell: dict[str, Any]) -> tuple:
-    return (
-        cell["method"],
-        tuple(cell["sources"]),
-        cell["target"],
-        cell["modality"],
-        cell["features"],
-        cell["seed"],
-    )
+def identity_differences(old: dict[str, Any] | None, new: dict[str, Any], *, corpora: bool) -> list[str]:
+    """The keys in which two run identities differ, as ``key: old -> new`` lines (corpus
+    fingerprints only with ``corpora``: they are known once the corpora are loaded)."""
+    if not old:
+        return ["the file records no run identity (written by an older emokit)"]
+    lines: list[str] = []
+
+    def walk(prefix: str, a: Any, b: Any) -> None:
+        if a == b:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b), key=str):
+                walk(f"{prefix}.{key}" if prefix else str(key), a.get(key), b.get(key))
+        else:
+            lines.append(f"{prefix}: {a!r} -> {b!r}")
+
+    for key in sorted(set(old) | set(new)):
+        if key == "corpora" and not corpora:
+            continue
+        if key == "raw_options":  # the typed, per-method options say it better
+            continue
+        walk(key, old.get(key), new.get(key))
+    return lines
+
+
+def _refuse_if_different(
+    path: Path, previous: dict[str, Any], identity: dict[str, Any], *, corpora: bool
+) -> None:
+    differences = identity_differences(previous.get("identity"), identity, corpora=corpora)
+    if differences:
+        shown = "; ".join(differences[:8]) + (
+            f" (and {len(differences) - 8} more)" if len(differences) > 8 else ""
+        )
+        raise ResultFileError(
+            f"--resume {path}: this command is not the run recorded in the file; it differs in {shown}. "
+            "Repeat the recorded command (the file's 'command') or start a new run without --resume"
+        )
 
 
 def run_bench_command(args: argparse.Namespace, registry: Registry, console: Console) -> int:
+    """``emokit bench``: plan, check, run every cell (or the missing ones of ``--resume``), report."""
+    cli = _cli()
     config = config_from_args(args, registry)
     runner = BenchRunner(registry, config)
-    total = len(config.experiments) * len(config.seeds) * len(config.methods)
-    done: set[tuple] = set()
+    for warning in runner.option_warnings:
+        console.print(f"[yellow]![/] {warning}", highlight=False)
+    previous = None
     if args.resume:
         previous = load_results(args.resume)
-        results = ResultFile(args.resume, config.to_dict(), command=sys.argv)
-        results.data["cells"] = list(previous["cells"])
-        results.data["resumed_from"] = previous.get("created")
-        done = {_cell_key(c) for c in previous["cells"]}
-        console.print(f"resuming {args.resume}: {len(done)} finished cell(s) kept")
+        _refuse_if_different(args.resume, previous, runner.identity(), corpora=False)
     else:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = Path(args.out) / f"bench-{stamp}-{'+'.join(config.methods)}.json"
-        results = ResultFile(path, config.to_dict(), command=sys.argv)
-    kernels = results.data["kernel_backend"]
-    console.print(
-        f"emokit bench: {len(config.methods)} method(s) x {len(config.experiments)} experiment(s) x "
-        f"{len(config.seeds)} seed(s) = {total} cells; kernels: {kernels.get('backend')}; "
-        f"results -> {results.path}",
-        highlight=False,
-        soft_wrap=True,
-    )
+        check_writable_folder(args.out)
     status, code = "complete", 0
-    with RichReporter(console, total_cells=total, verbose=not args.quiet) as reporter:
+    results: ResultFile | None = None
+    with RichReporter(console, total_cells=0, verbose=not args.quiet) as reporter:
         runner.reporter = reporter
-        if done:
-            reporter.progress_bar.update(reporter._cells, completed=len(done))
         try:
-            runner.run(results, should_skip=lambda key: _cell_key(key) in done)
+            total = runner.check_plan()  # loads the corpora; folds and budgets checked before features
+            identity = runner.identity()
+            if previous is not None:
+                _refuse_if_different(args.resume, previous, identity, corpora=True)
+                results = ResultFile.resume(args.resume, command=sys.argv)
+            else:
+                stem = f"bench-{'+'.join(config.methods)}"[:100]
+                results = ResultFile.create(args.out, stem, config.to_dict(), command=sys.argv)
+            results.data["identity"] = identity
+            results.data["config"] = config.to_dict()
+            results.data["corpora"] = runner.corpus_summary()
+            done = len(results.cells)
+            reporter.planned(total, done)
+            _print_plan(console, config, runner, results, total, done)
+            runner.run(results, should_skip=lambda key: results.has(cell_key(key)))
         except KeyboardInterrupt:
-            status, code = "interrupted", _cli().EXIT_INTERRUPTED
-        except Exception as exc:
-            results.data["corpora"] = corpus_summary(runner)
-            results.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            status, code = "interrupted", cli.EXIT_INTERRUPTED
+        except BaseException as exc:
+            if results is not None:
+                results.data["corpora"] = runner.corpus_summary()
+                results.finish(
+                    "failed", error=f"{type(exc).__name__}: {exc}", summary=_summary(results, config)
+                )
             raise
-    results.data["corpora"] = corpus_summary(runner)
-    results.finish(status)
-    if results.data["summary"]:
-        console.print(summary_table(results.data["summary"], title=f"emokit bench ({status})"))
-        console.print("UAR = unweighted average recall (balanced accuracy), mean ± std over seeds.")
-    if getattr(args, "matrix", None) and results.data["summary"]:
-        for table in matrix_tables(results.data["summary"], _cli()._split_list(args.matrix)):
+    assert results is not None
+    results.data["corpora"] = runner.corpus_summary()
+    summary = _summary(results, config)
+    results.finish(status, summary=summary)
+    if summary:
+        simulated = sorted(n for n, c in results.data["corpora"].items() if c.get("simulated"))
+        title = f"emokit bench ({status})" + (
+            f" on simulated corpora: {', '.join(simulated)}" if simulated else ""
+        )
+        console.print(summary_table(summary, title=title, show_val=args.show_val, reference=config.reference))
+        for line in table_notes(summary, config):
+            console.print(line, highlight=False)
+    if getattr(args, "matrix", None) and summary:
+        for table in matrix_tables(summary, cli._split_list(args.matrix)):
             console.print(table)
     if args.confusion:
         print_confusions(console, results.cells)
     if status == "interrupted":
         console.print(
             f"[yellow]interrupted[/]: {len(results.cells)} finished cell(s) kept in {results.path}; "
-            f"continue with `emokit bench ... --resume {results.path}`"
+            f"continue with `emokit bench ... --resume {results.path}`",
+            soft_wrap=True,
         )
     else:
         console.print(f"results: {results.path}", soft_wrap=True)  # a path must stay copyable
     return code
 
 
-def corpus_summary(runner: BenchRunner) -> dict[str, Any]:
-    """Per corpus: size, speakers, classes and every problem file, for the result file."""
-    out = {}
-    for name, corpus in runner._corpora.items():
-        out[name] = {
-            "root": str(corpus.root),
-            "utterances": len(corpus),
-            "speakers": corpus.speakers,
-            "label_counts": corpus.label_counts(),
-            "fingerprint": corpus.fingerprint,
-            "problems": [
-                {"path": str(p.path), "reason": p.reason, "skipped": p.skipped}
-                for p in runner.problems.get(name, [])
-            ],
-        }
-    return out
+def _summary(results: ResultFile, config: BenchConfig) -> list[dict[str, Any]]:
+    return summarise_run(results.cells, load_predictions(results.path), reference=config.reference)
+
+
+def _print_plan(
+    console: Console, config: BenchConfig, runner: BenchRunner, results: ResultFile, total: int, done: int
+) -> None:
+    kernels = results.data["kernel_backend"]
+    targets = dict.fromkeys(e.target for e in config.experiments)
+    folds = ", ".join(f"{t} {config.folds.resolve(len(runner.corpus(t).speakers)).label}" for t in targets)
+    console.print(
+        f"emokit bench: {len(config.methods)} method(s) x {len(config.experiments)} experiment(s) x "
+        f"budgets {', '.join(b.label for b in config.budgets)} x folds ({folds}) x "
+        f"{len(config.seeds)} repeat(s): {total} cells with the majority-class row"
+        + (f", {done} finished already" if done else "")
+        + f"; norm {config.norm}; kernels {kernels.get('backend')}; results -> {results.path}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def print_confusions(console: Console, cells: list[dict[str, Any]]) -> None:

@@ -1,11 +1,12 @@
 """Corpus model, label harmonisation, speaker-independent splits and media reading."""
 
-from emokit.data.corpus import Corpus, LoadProblem, Utterance
+from emokit.data.corpus import SIMULATED_MARKER, Corpus, LoadProblem, Utterance, simulation_marker
 from emokit.data.datasets import DataLayoutError, DatasetProvider, LoadContext
 from emokit.data.labels import COMMON_LABELS, harmonise, shared_labels
 
 __all__ = [
     "COMMON_LABELS",
+    "SIMULATED_MARKER",
     "Corpus",
     "DataLayoutError",
     "DatasetProvider",
@@ -14,4 +15,5 @@ __all__ = [
     "Utterance",
     "harmonise",
     "shared_labels",
+    "simulation_marker",
 ]

@@ -7,11 +7,47 @@ and skipped, so a user always sees what was left out and why.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 MODALITIES = ("audio", "visual", "audiovisual")
+
+#: the file emokit's corpus simulator writes into every corpus folder it generates
+SIMULATED_MARKER = "emokit-simulated.json"
+
+
+def simulation_marker(folder: Path | None) -> dict[str, Any] | None:
+    """What the simulator recorded about ``folder`` (or its parent), or ``None`` for other folders.
+
+    Returns ``{"generator", "name", "seed", "scale", "generator_version", "marker"}`` read from
+    :data:`SIMULATED_MARKER`, so that any loader's corpus read from a generated folder is known to
+    be simulated, whatever name it was loaded under.
+    """
+    if folder is None:
+        return None
+    for candidate in (Path(folder), Path(folder).parent):
+        marker = candidate / SIMULATED_MARKER
+        if not marker.is_file():
+            continue
+        try:
+            data = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        config = data.get("config", {}) if isinstance(data, dict) else {}
+        return {
+            "generator": data.get("generator", "emokit simulated corpora")
+            if isinstance(data, dict)
+            else None,
+            "name": config.get("name"),
+            "seed": config.get("seed"),
+            "scale": config.get("scale"),
+            "generator_version": config.get("generator_version"),
+            "marker": str(marker),
+        }
+    return None
 
 
 def modality_parts(modality: str) -> tuple[str, ...]:
@@ -85,6 +121,8 @@ class Corpus:
         fingerprint: a string that changes whenever the corpus content changes; the feature
             cache keys on it. Loaders use the generation config for simulated corpora and the
             file list with sizes and modification times for real ones.
+        simulation: for a simulated corpus, how it was generated (generator version, scale,
+            seed; see :func:`simulation_marker`); ``None`` for recordings.
     """
 
     name: str
@@ -94,6 +132,7 @@ class Corpus:
     modalities: tuple[str, ...]
     problems: list[LoadProblem] = field(default_factory=list)
     fingerprint: str = ""
+    simulation: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.utterances)

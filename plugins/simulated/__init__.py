@@ -22,7 +22,7 @@ from emokit.data.corpus import Corpus
 from emokit.data.datasets import DatasetProvider, LoadContext
 
 from .generate import corpus_dir, fingerprint, prepare_corpus
-from .specs import SPECS, CorpusSpec
+from .specs import GENERATOR_VERSION, SPECS, CorpusSpec
 
 __all__ = [
     "SPECS",
@@ -79,6 +79,14 @@ class SimulatedCorpus(DatasetProvider):
         return replace(
             corpus,
             fingerprint=fingerprint(self.name, scale=context.sim_scale, seed=context.sim_seed),
+            simulation={
+                "generator": "emokit simulated corpora",
+                "name": self.name,
+                "seed": context.sim_seed,
+                "scale": context.sim_scale,
+                "generator_version": GENERATOR_VERSION,
+                "copies": self.spec.family,
+            },
         )
 
 

@@ -29,6 +29,8 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 
+from emokit.data.corpus import SIMULATED_MARKER
+
 from .channel import pad, record
 from .faces import make_track, render_clip, speaker_face, speech_envelope
 from .layouts import Job, plan
@@ -37,7 +39,7 @@ from .specs import EMOTION_AUS, EMOTION_PROSODY, GENERATOR_VERSION, SPECS, Corpu
 from .speech import speak, speaker_voice, utterance_prosody
 from .video import PARTIAL_SUFFIX, write_avi, write_wav
 
-MARKER = "emokit-simulated.json"
+MARKER = SIMULATED_MARKER  # also what tells any loader that a folder is simulated
 CONFIG_FILE = ".emokit-simulated-config.json"
 WORKERS_ENV = "EMOKIT_SIM_WORKERS"
 #: Below this many files to write, worker start-up (about a second each) is not worth it.
