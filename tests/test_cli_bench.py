@@ -81,17 +81,22 @@ def test_interrupted_bench_keeps_finished_cells_and_resumes(tones: Path, tmp_pat
     from rich.console import Console
 
     console = Console(record=True, width=200)
-    args = _bench_args(tones, tmp_path, "--method", "nearest-centroid,interrupting", "--seeds", "2")
+    args = _bench_args(
+        tones, tmp_path, "--method", "nearest-centroid,interrupting", "--seeds", "2", "--folds", "split"
+    )
     code = run_bench_command(args, _registry(), console)
     assert code == cli.EXIT_INTERRUPTED
     files = list(tmp_path.glob("bench-*.json"))
     assert len(files) == 1
     data = json.loads(files[0].read_text())
     assert data["status"] == "interrupted"
-    # seed 0: nearest-centroid and interrupting (first call) finished; seed 1 nearest-centroid too
+    # seed 0: nearest-centroid and interrupting (first call) finished; seed 1 nearest-centroid too,
+    # each repeat with the runner's majority-class row first
     assert [(c["method"], c["seed"]) for c in data["cells"]] == [
+        ("majority-class", 0),
         ("nearest-centroid", 0),
         ("interrupting", 0),
+        ("majority-class", 1),
         ("nearest-centroid", 1),
     ]
     assert "--resume" in console.export_text()
@@ -104,6 +109,8 @@ def test_interrupted_bench_keeps_finished_cells_and_resumes(tones: Path, tmp_pat
         "nearest-centroid,interrupting",
         "--seeds",
         "2",
+        "--folds",
+        "split",
         "--resume",
         str(files[0]),
     )
@@ -112,7 +119,7 @@ def test_interrupted_bench_keeps_finished_cells_and_resumes(tones: Path, tmp_pat
     assert run_bench_command(resumed, _registry(method), Console(width=200)) == 0
     data = json.loads(files[0].read_text())
     assert data["status"] == "complete"
-    assert len(data["cells"]) == 4 and method.calls == 6
+    assert len(data["cells"]) == 6 and method.calls == 6
 
 
 def test_result_file_records_config_versions_and_splits(tones: Path, tmp_path: Path) -> None:
@@ -269,7 +276,11 @@ def test_bench_end_to_end_on_tiny_simulated_corpora(
     assert f"{source} -> {target}" in out and "shared classes" in out
     assert "±" in out  # UAR mean ± std over the seeds
     data = json.loads(next((tmp_path / "out").glob("bench-*.json")).read_text())
-    assert data["status"] == "complete" and len(data["cells"]) == 2
+    assert data["status"] == "complete"
+    cells = [c for c in data["cells"] if c["method"] == method]
+    folds = cells[0]["folds"]
+    assert len(cells) == 2 * folds and len(data["cells"]) == 2 * len(cells)  # beside the majority rows
+    assert sorted((c["fold"], c["repeat"]) for c in cells) == [(f, r) for f in range(folds) for r in range(2)]
     for cell in data["cells"]:
         target_split = cell["splits"][target]
         assert not set(target_split["train"]) & set(target_split["test"])

@@ -11,6 +11,7 @@ from emokit.pathnet import (
     Architecture,
     PathNet,
     SearchConfig,
+    SourceStageCache,
     StageData,
     TaskData,
     evolve,
@@ -269,6 +270,25 @@ def test_multi_source_transfer_freezes_each_source_and_reports_reuse() -> None:
     assert set(summary["stages"]) == {"a", "b", "t"}
     with pytest.raises(ValueError, match="task names must be distinct"):
         transfer([_task("a", 1)], _task("a", 2), SMALL, _search(), seed=0)
+
+
+def test_the_source_stage_cache_gives_bitwise_the_same_transfers() -> None:
+    sources = [_task("a", 1), _task("b", 2, shift=0.5)]
+    targets = [_task("t", 3, shift=1.0), _task("t", 4, shift=1.5)]  # two folds of one target
+    cache = SourceStageCache()
+    for target in targets:
+        plain = transfer(sources, target, SMALL, _search(generations=3), seed=7)
+        cached = transfer(sources, target, SMALL, _search(generations=3), seed=7, cache=cache)
+        assert all(torch.equal(x, y) for x, y in zip(plain.model.state(), cached.model.state(), strict=True))
+        assert plain.summary()["target_path"] == cached.summary()["target_path"]
+        timeless = [
+            {n: {k: v for k, v in st.items() if k not in ("seconds", "paths_per_s")} for n, st in r.summary()["stages"].items()}
+            for r in (plain, cached)
+        ]
+        assert timeless[0] == timeless[1]
+    assert cache.hits == 1  # the second target reused the sources of the first
+    other_seed = transfer(sources, targets[0], SMALL, _search(generations=3), seed=8, cache=cache)
+    assert cache.hits == 1 and [t.name for t in other_seed.model.tasks] == ["a", "b", "t"]
 
 
 def test_a_saved_model_reloads_to_identical_predictions(tmp_path) -> None:

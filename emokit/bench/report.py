@@ -184,8 +184,8 @@ def summary_table(
             budget = row["budget"]["label"]
             shown_budget = budget if budget != previous_budget else ""
             previous_budget = budget
-            name = row["method"] if len(counts) <= 1 else f"{row['method']} ({row['cells']})"
-            name = "majority" if name == MAJORITY else name
+            name = "majority" if row["method"] == MAJORITY else row["method"]
+            name = name if len(counts) <= 1 else f"{name} ({row['cells']})"
             values = [label, shown_budget, name, _mean_std(row["uar"]), _ci(row["uar"])]
             if reference:
                 values += [_versus(row, reference), _p(row)]

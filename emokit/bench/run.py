@@ -292,21 +292,24 @@ def print_confusions(console: Console, cells: list[dict[str, Any]]) -> None:
 
 
 def matrix_tables(summary: list[dict[str, Any]], corpora: list[str]) -> list[Table]:
-    """One train x test UAR table per method (rows: test corpus, columns: training corpus)."""
+    """One train x test UAR table per method (rows: test corpus, columns: training corpus), at the
+    run's largest target budget."""
     tables = []
-    for method in dict.fromkeys(row["method"] for row in summary):
-        cells = {row["experiment"]: row for row in summary if row["method"] == method}
-        table = Table(title=f"{method}: UAR % (rows: test corpus, columns: trained on)")
+    budgets = {row["budget"]["label"]: row["budget"] for row in summary}
+    largest = max(budgets.values(), key=lambda b: (b.get("shots") is None, b.get("fraction") or 0, b.get("shots") or 0))
+    rows = [row for row in summary if row["budget"]["label"] == largest["label"]]
+    for method in dict.fromkeys(row["method"] for row in rows):
+        cells = {(row["sources"][0], row["target"]): row for row in rows if row["method"] == method}
+        title = f"{method}: UAR % (rows: test corpus, columns: trained on)"
+        table = Table(title=title + (f", budget {largest['label']}" if len(budgets) > 1 else ""))
         table.add_column("test \\ train", style="bold")
         for source in corpora:
             table.add_column(source, justify="right")
         for target in corpora:
             values = []
             for source in corpora:
-                row = cells.get(f"{source} -> {target}")
-                values.append(
-                    f"{100 * row['uar']['mean']:.1f} ± {100 * row['uar']['std']:.1f}" if row else "-"
-                )
+                row = cells.get((source, target))
+                values.append(f"{100 * row['uar']['mean']:.1f} ± {100 * row['uar']['std']:.1f}" if row else "-")
             table.add_row(target, *values)
         tables.append(table)
     return tables

@@ -10,7 +10,14 @@ genetic search and the transfer protocol. The ``pathnet`` method plugin runs it 
 from emokit.pathnet.genetics import mutate, random_genotypes, random_pairs, tournaments
 from emokit.pathnet.model import Architecture, PathNet, TaskRecord
 from emokit.pathnet.search import GenerationStats, SearchConfig, SearchResult, StageData, evolve
-from emokit.pathnet.transfer import TaskData, TransferReport, learn_task, stage_data, transfer
+from emokit.pathnet.transfer import (
+    SourceStageCache,
+    TaskData,
+    TransferReport,
+    learn_task,
+    stage_data,
+    transfer,
+)
 
 __all__ = [
     "Architecture",
@@ -18,6 +25,7 @@ __all__ = [
     "PathNet",
     "SearchConfig",
     "SearchResult",
+    "SourceStageCache",
     "StageData",
     "TaskData",
     "TaskRecord",

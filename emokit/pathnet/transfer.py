@@ -13,8 +13,11 @@ only the remaining tasks are evolved.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -138,6 +141,46 @@ class TransferReport:
         }
 
 
+class SourceStageCache:
+    """Remembers a transfer's state after its source stages, so that cells with the same sources,
+    architecture, search settings and seed (every target fold and budget of one repeat) evolve the
+    sources once. A hit restores the model and the random generator exactly, so the target stage,
+    and the result, are bitwise those of a transfer run from scratch.
+    """
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[PathNet, torch.Tensor, dict[str, SearchResult]]] = OrderedDict()
+        self.hits = 0
+
+    @staticmethod
+    def key(sources: Sequence[TaskData], arch: Architecture, config: SearchConfig, seed: int) -> str:
+        digest = hashlib.sha256()
+        digest.update(repr((asdict(arch), config.to_dict(), seed)).encode())
+        for task in sources:
+            digest.update(repr((task.name, task.classes)).encode())
+            for array in (task.X_train, task.y_train, task.X_val, task.y_val):
+                array = np.ascontiguousarray(array)
+                digest.update(repr((array.dtype.str, array.shape)).encode())
+                digest.update(array.tobytes())
+        return digest.hexdigest()
+
+    def get(self, key: str) -> tuple[PathNet, torch.Tensor, dict[str, SearchResult]] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        model, state, stages = entry
+        return copy.deepcopy(model), state.clone(), dict(stages)
+
+    def put(self, key: str, model: PathNet, state: torch.Tensor, stages: dict[str, SearchResult]) -> None:
+        self._entries[key] = (copy.deepcopy(model), state.clone(), dict(stages))
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+
 def transfer(
     sources: Sequence[TaskData],
     target: TaskData,
@@ -147,6 +190,7 @@ def transfer(
     *,
     start_from: PathNet | None = None,
     progress: StageProgressFn | None = None,
+    cache: SourceStageCache | None = None,
 ) -> TransferReport:
     """Evolve on each source in order (freezing each best path), then on the target.
 
@@ -159,6 +203,8 @@ def transfer(
         start_from: a saved model whose tasks are already learnt and frozen; its input size must
             match the features.
         progress: called after each generation of each stage.
+        cache: reuse the source stages of an earlier identical transfer (see
+            :class:`SourceStageCache`; not used with ``start_from``).
     """
     generator = torch.Generator().manual_seed(seed)
     if start_from is not None:
@@ -181,9 +227,17 @@ def transfer(
             "transfer it to a task it has not learnt"
         )
     stages: dict[str, SearchResult] = {}
+    key = SourceStageCache.key(sources, arch, config, seed) if cache is not None and start_from is None else None
+    hit = cache.get(key) if cache is not None and key is not None and sources else None
+    if hit is not None:
+        model, state, stages = hit
+        generator.set_state(state)
+        learnt = {t.name for t in model.tasks}
     for position, task in enumerate(sequence):
         if task.name in learnt:
-            continue  # a source the saved model has already learnt
+            continue  # a source the saved model (or the cache) has already learnt
+        if task is target and cache is not None and key is not None and sources and hit is None:
+            cache.put(key, model, generator.get_state(), stages)
         report = None
         if progress is not None:
 
