@@ -115,13 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--features", help="feature extractor (default: egemaps for audio, face for visual)")
     bench.add_argument(
         "--seeds",
-        help="repeats: a count (2 -> initialisation seeds 0,1) or a list of seeds (0,5,7); default 2",
+        help="repeats: a count (2 -> initialisation seeds 0,1) or a list of seeds (0,5,7); default 2 "
+        "(the default suite: 1)",
     )
     bench.add_argument(
         "--folds",
-        default="auto",
         help="target speaker folds: loso (leave one speaker out), K (speaker-grouped K-fold), split "
-        "(one random split per repeat) or auto (default: loso up to 10 speakers, else 5-fold)",
+        "(one random split per repeat) or auto (the default: loso up to 10 speakers, else 5-fold; "
+        "the default suite runs 4)",
     )
     bench.add_argument(
         "--fold-seed", type=int, default=0, help="seed of the fold assignment (separate from --seeds)"

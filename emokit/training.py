@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
+
+from emokit.bench.options import MethodOption
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -47,8 +49,45 @@ class Standardizer:
         return ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
 
 
+def mlp_widths(value: str | int | Sequence[int]) -> tuple[int, ...]:
+    """Hidden-layer widths: ``"256x128"`` as typed on the command line, or already a sequence.
+
+    Raises:
+        ValueError: not whole positive numbers joined by ``x``.
+    """
+    if isinstance(value, str):
+        widths = tuple(int(w) for w in value.strip().split("x") if w.strip())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        widths = (value,)
+    else:
+        widths = tuple(int(w) for w in value)
+    if any(w < 1 for w in widths):
+        raise ValueError(f"widths must be positive, got {value!r}")
+    return widths
+
+
+# The options of every method that trains emokit's MLP (the baselines, ``cascade``, ``pooled``):
+# declared once so that ``epochs=50`` means the same to each of them.
+EPOCHS = MethodOption(
+    "epochs", int, 150, "training epochs at most (early stopping after 25 without a better validation UAR)"
+)
+LR = MethodOption("lr", float, 1e-3, "Adam's learning rate")
+HIDDEN = MethodOption(
+    "hidden",
+    mlp_widths,
+    (256, 128),
+    "hidden-layer widths of the MLP",
+    expects="widths joined by 'x', e.g. 256x128",
+)
+DROPOUT = MethodOption("dropout", float, 0.3, "dropout after each hidden layer of the MLP")
+MLP_OPTIONS = (EPOCHS, LR, HIDDEN, DROPOUT)
+
+
 def make_mlp(
-    in_features: int, num_classes: int, hidden: Sequence[int] = (256, 128), dropout: float = 0.3
+    in_features: int,
+    num_classes: int,
+    hidden: Sequence[int] = HIDDEN.default,
+    dropout: float = DROPOUT.default,
 ) -> nn.Sequential:
     """An MLP classifier: ``hidden`` ReLU layers with dropout, then a linear head (last module)."""
     layers: list[nn.Module] = []
@@ -60,15 +99,16 @@ def make_mlp(
     return nn.Sequential(*layers)
 
 
-def mlp_from_options(in_features: int, num_classes: int, options: dict[str, Any]) -> nn.Sequential:
-    """:func:`make_mlp` sized by the methods' shared options ``hidden`` (widths joined by ``x``,
-    default ``256x128``) and ``dropout`` (default 0.3); a bad ``hidden`` names the option."""
-    value = str(options.get("hidden", "256x128"))
-    try:
-        hidden = tuple(int(h) for h in value.split("x") if h)
-    except ValueError:
-        raise ValueError(f"option hidden={value!r}: expected widths joined by 'x', e.g. 256x128") from None
-    return make_mlp(in_features, num_classes, hidden, float(options.get("dropout", 0.3)))
+def mlp_from_options(in_features: int, num_classes: int, options: Mapping[str, Any]) -> nn.Sequential:
+    """:func:`make_mlp` sized by the options :data:`HIDDEN` and :data:`DROPOUT`.
+
+    ``options`` is a method's option values (typed, as :meth:`Method.option_values` gives them) or
+    raw strings; a missing key takes the declared default, a bad value raises
+    :class:`~emokit.bench.options.OptionError` naming the option.
+    """
+    hidden = HIDDEN.parse(options.get(HIDDEN.name, HIDDEN.default))
+    dropout = DROPOUT.parse(options.get(DROPOUT.name, DROPOUT.default))
+    return make_mlp(in_features, num_classes, hidden, dropout)
 
 
 @dataclass
@@ -114,8 +154,8 @@ def train_classifier(
     *,
     num_classes: int,
     seed: int,
-    epochs: int = 150,
-    lr: float = 1e-3,
+    epochs: int = EPOCHS.default,
+    lr: float = LR.default,
     weight_decay: float = 1e-4,
     batch_size: int = 64,
     patience: int = 25,

@@ -7,14 +7,14 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from test_baselines import _split
+from test_baselines import _split, runner_view
 
-from emokit.bench import CorpusSplits, TransferTask
+from emokit.bench import CorpusSplits, OptionError, TransferTask
 from emokit.registry import Registry
 from emokit_plugins.cascade.method import Cascade, linear_layers, new_model, run_cascade
 
 
-def _task(options: dict | None = None, sources: int = 2) -> TransferTask:
+def _task(options: dict | None = None, sources: int = 2, scoped_epochs: bool = True) -> TransferTask:
     rng = np.random.default_rng(0)
     corpora = [
         CorpusSplits(train=_split(rng, name, 60, 1.0 * i, 1.0), val=_split(rng, name, 30, 1.0 * i, 1.0))
@@ -31,7 +31,7 @@ def _task(options: dict | None = None, sources: int = 2) -> TransferTask:
         target=target,
         modality="audio",
         seed=0,
-        options={"cascade.epochs": "8", "hidden": "16x8", **(options or {})},
+        options={**({"cascade.epochs": "8"} if scoped_epochs else {}), "hidden": "16x8", **(options or {})},
     )
 
 
@@ -66,16 +66,34 @@ def test_freeze_keeps_the_first_layers_of_later_stages_fixed() -> None:
     assert not torch.equal(records[0].start_state[weight_key], records[0].end_state[weight_key])
 
 
+def test_per_stage_options_default_and_spread_over_the_stages() -> None:
+    stages = Cascade().stages(_task(scoped_epochs=False))
+    assert [s.epochs for s in stages] == [150, 150, 150]
+    assert [s.lr for s in stages] == [1e-3, 3e-4, 3e-4]  # not set: a lower rate after the first stage
+    stages = Cascade().stages(_task({"cascade.epochs": "4,5,6", "lr": "0.01"}))
+    assert [s.epochs for s in stages] == [4, 5, 6] and [s.lr for s in stages] == [0.01] * 3
+    # the bare keys reach the cascade too, and the scoped ones win over them
+    assert [s.epochs for s in Cascade().stages(_task({"epochs": "7"}, scoped_epochs=False))] == [7, 7, 7]
+
+
 def test_cascade_and_pooled_learn_and_report_their_stages() -> None:
     registry = Registry.discover()
-    task = _task({"cascade.epochs": "30", "cascade.lr": "1e-2", "lr": "1e-2", "epochs": "30"})
+    options = {"cascade.epochs": "30", "cascade.lr": "1e-2", "lr": "1e-2", "epochs": "30"}
+    y = _task().target.test.y
     cascade = registry.method("cascade")
+    task = runner_view(_task(options))  # per-corpus z-scoring by the runner, test labels withheld
     predictions = cascade.run(task)
-    assert predictions.shape == task.target.test.y.shape
-    assert (predictions == task.target.test.y).mean() > 0.6  # chance is 1/3
-    assert [s["corpus"] for s in cascade.info()["stages"]] == ["a", "b", "t"]
+    assert predictions.shape == y.shape
+    assert (predictions == y).mean() > 0.6  # chance is 1/3
+    stages = cascade.info()["stages"]
+    assert [s["corpus"] for s in stages] == ["a", "b", "t"]
+    # the model predicts with the last stage's selection: that is the validation score reported
+    assert task.validation is not None and task.validation["on"] == "target validation"
+    assert task.validation["uar"] == pytest.approx(stages[-1]["best_val_uar"], abs=1e-4)
+    task = runner_view(_task(options))
     pooled = registry.method("pooled").run(task)
-    assert (pooled == task.target.test.y).mean() > 0.6
+    assert (pooled == y).mean() > 0.6
+    assert task.validation is not None and task.validation["on"] == "target validation"
     assert cascade.compare_with == ("pooled", "finetune", "target-only")
 
 
@@ -83,12 +101,20 @@ def test_cascade_and_pooled_learn_and_report_their_stages() -> None:
     ("options", "message"),
     [
         ({"cascade.epochs": "5,5"}, r"cascade.epochs=5,5: this cascade has 3 stages; give one value or 3"),
-        ({"cascade.lr": "fast"}, r"cascade.lr=fast: expected numbers separated by commas"),
+        ({"lr": "1e-3,1e-4"}, r"--option lr=1e-3,1e-4: this cascade has 3 stages"),
+        ({"lr": (1e-3, 1e-4)}, r"--option lr=0.001,0.0001: this cascade has 3 stages"),  # already typed
+        ({"cascade.lr": "fast"}, r"cascade.lr=fast: expected positive numbers separated by commas"),
+        ({"cascade.lr": "0"}, r"cascade.lr=0: expected positive numbers separated by commas"),
         ({"cascade.freeze": "-1"}, r"cascade.freeze=-1: expected a number of layers"),
         ({"cascade.freeze": "3"}, r"cascade.freeze=3: the network has 3 layers"),
-        ({"cascade.stages": "2"}, r"--option cascade.stages: unknown cascade option"),
+        ({"cascade.stages": "2"}, r"--option cascade.stages: method 'cascade' has no option 'stages'"),
     ],
 )
 def test_bad_options_are_named(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Cascade().run(_task(options))
+
+
+def test_option_errors_are_option_errors() -> None:
+    with pytest.raises(OptionError, match=r"cascade\.epochs=many: expected positive numbers"):
+        Cascade().run(_task({"cascade.epochs": "many"}))

@@ -3,6 +3,7 @@ statistics through the runner, runs that cannot mix, and the bad input around th
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -77,8 +78,12 @@ def test_auto_folds_and_small_corpora() -> None:
     assert all(f.val_from_training_rows and len(f.split.train) == 1 for f in two)
     four = speaker_folds(_rows({s: 5 for s in "ABCD"}), FoldScheme("loso"), fold_seed=0, repeat=0)
     assert all(f.val_from_training_rows for f in four)  # 3 left: too few for validation speakers
-    with pytest.raises(FoldError, match=r"sav: --folds 5 needs at least 5 speakers, but it has 4 \(A, B, C, D\)"):
-        speaker_folds(_rows({s: 5 for s in "ABCD"}), FoldScheme("kfold", 5), fold_seed=0, repeat=0, corpus="sav")
+    with pytest.raises(
+        FoldError, match=r"sav: --folds 5 needs at least 5 speakers, but it has 4 \(A, B, C, D\)"
+    ):
+        speaker_folds(
+            _rows({s: 5 for s in "ABCD"}), FoldScheme("kfold", 5), fold_seed=0, repeat=0, corpus="sav"
+        )
     with pytest.raises(FoldError, match="at least 2 speakers"):
         speaker_folds(["A"] * 4, FoldScheme("loso"), fold_seed=0, repeat=0)
 
@@ -96,7 +101,7 @@ def test_budgets_are_nested_and_stratified() -> None:
     assert [b.label for b in budgets] == ["2-shot", "5%", "10%", "25%", "100%"]
     masks = budget_masks(labels, budgets, seed=3)
     shares = [b for b in budgets if b.fraction is not None]
-    for small, large in zip(shares, shares[1:], strict=False):  # each share is a subset of the next
+    for small, large in itertools.pairwise(shares):  # each share is a subset of the next
         assert not (masks[small.label] & ~masks[large.label]).any(), (small.label, large.label)
     assert not (masks["2-shot"] & ~masks["25%"]).any()  # shots are the first rows of the same order
     for budget in budgets:
@@ -114,7 +119,9 @@ def test_budgets_are_nested_and_stratified() -> None:
 def test_impossible_budgets_name_the_corpus_class_and_what_works() -> None:
     labels = np.array(["anger"] * 10 + ["sadness"] * 3)
     with pytest.raises(FoldError, match=r"emo: --target-budget 0.1 leaves class 'sadness' .*at least 0.167"):
-        check_budgets(labels, [Budget(fraction=0.1)], ["anger", "sadness"], corpus="emo", fold="test speaker 03")
+        check_budgets(
+            labels, [Budget(fraction=0.1)], ["anger", "sadness"], corpus="emo", fold="test speaker 03"
+        )
     with pytest.raises(FoldError, match=r"--target-shots 5 .*'sadness'.* only 3; use --target-shots 3"):
         check_budgets(labels, [Budget(shots=5)], ["anger", "sadness"], corpus="emo", fold="test speaker 03")
     with pytest.raises(FoldError, match="no 'fear' utterance"):
@@ -193,7 +200,9 @@ def _result(out: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_loso_with_budgets_records_speakers_budgets_validation_and_predictions(tones: Path, tmp_path: Path) -> None:
+def test_loso_with_budgets_records_speakers_budgets_validation_and_predictions(
+    tones: Path, tmp_path: Path
+) -> None:
     constant = Constant()
     args = _args(tones, tmp_path, "--method", "nearest-centroid,constant", "--folds", "loso", "--seeds", "2",
                  "--target-budget", "0.25,1", "--reference", "nearest-centroid", "--show-val")  # fmt: skip
@@ -211,8 +220,9 @@ def test_loso_with_budgets_records_speakers_budgets_validation_and_predictions(t
     full = {(c["fold"], c["repeat"]): c for c in cells if c["budget"]["label"] == "100%"}
     for key, cell in small.items():
         assert cell["labelled_target"]["train"] < full[key]["labelled_target"]["train"]
-        assert cell["labelled_target"]["train"] + cell["labelled_target"]["unlabelled_train"] == (
-            full[key]["labelled_target"]["train"]
+        assert (
+            cell["labelled_target"]["train"] + cell["labelled_target"]["unlabelled_train"]
+            == (full[key]["labelled_target"]["train"])
         )
         assert cell["val_from_training_rows"] and cell["normalisation"]["scheme"] == "corpus"
     # a method that uses no target labels sees none, and runs once for both budgets
@@ -239,13 +249,17 @@ def test_loso_with_budgets_records_speakers_budgets_validation_and_predictions(t
 def test_methods_never_get_labels_they_may_not_see(tones: Path, tmp_path: Path, capsys) -> None:
     for method in (PeekAtTest(), SourceOnlyPeeking()):
         args = _args(tones, tmp_path / method.name, "--method", method.name, "--seeds", "1")
-        with pytest.raises(ValueError, match=rf"method '{method.name}' read labels it may not see .*withheld"):
+        with pytest.raises(
+            ValueError, match=rf"method '{method.name}' read labels it may not see .*withheld"
+        ):
             run_bench_command(args, _registry(method), Console(width=200))
 
 
-def test_a_source_list_naming_the_target_is_refused_but_within_corpus_stays(tones: Path, tmp_path: Path) -> None:
-    args = cli.build_parser().parse_args(["bench", "--source", "toy-a,toy-b", "--target", "toy-b",
-                                          "--features", "toy-spectrum", "--data-root", str(tones)])  # fmt: skip
+def test_a_source_list_naming_the_target_is_refused_but_within_corpus_stays(
+    tones: Path, tmp_path: Path
+) -> None:
+    argv = ["bench", "--source", "toy-a,toy-b", "--target", "toy-b", "--features", "toy-spectrum"]
+    args = cli.build_parser().parse_args([*argv, "--data-root", str(tones)])
     with pytest.raises(ValueError, match="names the target 'toy-b' beside other corpora"):
         run_bench_command(args, _registry(), Console(width=200))
     args = _args(tones, tmp_path, "--method", "nearest-centroid", "--seeds", "1")
@@ -270,8 +284,14 @@ def test_unknown_and_ill_typed_option_keys_are_refused(tones: Path) -> None:
 
 def test_option_keys_are_checked_for_the_built_in_methods(capsys) -> None:
     for argv, message in (
-        (["--method", "pathnet", "--no-baselines", "--option", "epochs=5"], "no method of this run takes 'epochs'"),
-        (["--method", "target-only", "--option", "epochs=many"], "--option epochs=many: expected a whole number"),
+        (
+            ["--method", "pathnet", "--no-baselines", "--option", "epochs=5"],
+            "no method of this run takes 'epochs'",
+        ),
+        (
+            ["--method", "target-only", "--option", "epochs=many"],
+            "--option epochs=many: expected a whole number",
+        ),
         (["--method", "target-only", "--option", "hidden=wide"], "--option hidden=wide"),
     ):
         assert cli.main(["bench", "--target", "sim-savee", "--source", "sim-emodb", *argv]) == cli.EXIT_USAGE
@@ -295,7 +315,9 @@ def test_resume_with_another_identity_is_refused(tones: Path, tmp_path: Path) ->
         with pytest.raises(ResultFileError, match=named):
             run_bench_command(again, registry, Console(width=200))
     assert path.read_text() == before  # a refused resume writes nothing
-    same = _args(tones, tmp_path, "--method", "constant", "--seeds", "1", "--option", "k=1", "--resume", str(path))
+    same = _args(
+        tones, tmp_path, "--method", "constant", "--seeds", "1", "--option", "k=1", "--resume", str(path)
+    )
     assert run_bench_command(same, registry, Console(width=200)) == 0
     assert len(json.loads(path.read_text())["cells"]) == len(json.loads(before)["cells"])
 
@@ -319,13 +341,18 @@ def test_a_new_run_never_takes_an_existing_file_and_a_locked_file_is_not_resumed
         ('{"cells": 5}', "is not an emokit result file"),
         ("not json", "not valid JSON"),
         ('{"format": 99, "config": {}, "cells": []}', "result format 99"),
-        ('[1, 2]', "is not an emokit result file"),
+        ("[1, 2]", "is not an emokit result file"),
     ],
 )
-def test_resume_of_something_that_is_not_a_result_file(tmp_path: Path, content: str, message: str, capsys) -> None:
+def test_resume_of_something_that_is_not_a_result_file(
+    tmp_path: Path, content: str, message: str, capsys
+) -> None:
     path = tmp_path / "r.json"
     path.write_text(content)
-    assert cli.main(["bench", "--target", "sim-savee", "--method", "svm", "--resume", str(path)]) == cli.EXIT_USAGE
+    assert (
+        cli.main(["bench", "--target", "sim-savee", "--method", "svm", "--resume", str(path)])
+        == cli.EXIT_USAGE
+    )
     err = " ".join(capsys.readouterr().err.split())
     assert message in err and str(path) in err and "Traceback" not in err
 
@@ -344,7 +371,9 @@ def test_bad_out_and_missing_resume_are_one_line(tmp_path: Path, capsys) -> None
         (["--norm", "global"], "--norm 'global'"),
     ]
     for extra, message in cases:
-        code = cli.main(["bench", "--target", "sim-savee", "--source", "sim-emodb", "--method", "svm", *extra])
+        code = cli.main(
+            ["bench", "--target", "sim-savee", "--source", "sim-emodb", "--method", "svm", *extra]
+        )
         err = " ".join(capsys.readouterr().err.split())
         assert code == cli.EXIT_USAGE and message in err and "Traceback" not in err, (extra, err)
 
@@ -366,7 +395,8 @@ def test_impossible_folds_are_refused_before_features(tones: Path, tmp_path: Pat
 
 # -- processes: kills and concurrent runs, as a user would meet them -------------------------------
 TINY = ["bench", "--method", "target-only,source-only", "--source", "sim-emodb", "--target", "sim-savee",
-        "--modality", "audio", "--sim-scale", "0.05", "--seeds", "3", "--option", "epochs=3", "--quiet"]  # fmt: skip
+        "--modality", "audio", "--sim-scale", "0.05", "--seeds", "3",
+        "--option", "epochs=3", "--quiet"]  # fmt: skip
 
 
 def test_a_kill_during_a_resumed_run_loses_nothing(tmp_path: Path) -> None:
@@ -421,10 +451,11 @@ def test_two_runs_into_one_out_at_once_both_keep_their_cells(tmp_path: Path) -> 
 
 
 # -- simulated is said --------------------------------------------------------------------------
-def test_simulated_corpora_are_labelled_and_a_real_loader_on_a_generated_folder_says_so(tmp_path: Path) -> None:
-    from emokit_plugins.simulated import prepare_corpus
-
+def test_simulated_corpora_are_labelled_and_a_real_loader_on_a_generated_folder_says_so(
+    tmp_path: Path,
+) -> None:
     from emokit.bench.protocol import Reporter
+    from emokit_plugins.simulated import prepare_corpus
 
     folder = prepare_corpus("sim-savee", cache_dir=None, scale=0.05, seed=0)
     warnings: list[str] = []
@@ -434,8 +465,10 @@ def test_simulated_corpora_are_labelled_and_a_real_loader_on_a_generated_folder_
             warnings.append(message)
 
     registry = Registry.discover()
-    config = BenchConfig(methods=["svm"], experiments=[Experiment(("sim-savee",), "savee", "audio", "egemaps")],
-                         seeds=[0], data_root=folder, sim_scale=0.05)  # fmt: skip
+    experiment = Experiment(("sim-savee",), "savee", "audio", "egemaps")
+    config = BenchConfig(
+        methods=["svm"], experiments=[experiment], seeds=[0], data_root=folder, sim_scale=0.05
+    )
     runner = BenchRunner(registry, config, Recording())
     real = runner.corpus("savee")
     assert real.simulation is not None and real.simulation["name"] == "sim-savee"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from emokit import cli
-from emokit.bench import CorpusSplits, SplitData, TransferTask
+from emokit.bench import CorpusSplits, OptionError, SplitData, TransferTask
 from emokit_plugins.fdan.method import FDAN, FDANConfig, build_model, split_inputs, training_step
 
 LAYOUT = {"face": (1, 16, 16), "logmel": (1, 16, 32)}
@@ -44,15 +45,25 @@ def _task(options: dict | None = None) -> TransferTask:
     )
 
 
+def _withheld_test(task: TransferTask) -> TransferTask:
+    """``task`` with the target's test labels withheld, as the runner hands it over."""
+    t = task.target
+    assert t.test is not None
+    return replace(task, target=CorpusSplits(t.train, t.val, t.test.without_labels("test labels")))
+
+
 def test_fdan_learns_and_selects_on_validation() -> None:
     method = FDAN()
-    task = _task()
+    y = _task().target.test.y
+    task = _withheld_test(_task())
     predictions = method.run(task)
-    assert predictions.shape == task.target.test.y.shape
-    assert (predictions == task.target.test.y).mean() > 0.6  # chance is 1/3
+    assert predictions.shape == y.shape
+    assert (predictions == y).mean() > 0.6  # chance is 1/3
     info = method.info()
     assert info["best_val_uar"] == max(info["val_uar_by_epoch"])
     assert info["best_epoch"] == info["val_uar_by_epoch"].index(info["best_val_uar"])
+    assert task.validation is not None and task.validation["on"] == "target validation"
+    assert task.validation["uar"] == pytest.approx(info["best_val_uar"], abs=1e-4)
 
 
 def test_one_method_step_moves_every_parameter_group() -> None:
@@ -77,10 +88,17 @@ def test_inputs_are_cut_by_the_layout_and_bad_settings_are_named() -> None:
     np.testing.assert_array_equal(face[3].numpy().reshape(-1), task.target.train.X[3, :256])
     with pytest.raises(ValueError, match="fdan needs the face-logmel features"):
         split_inputs(task.target.train.X, None)
-    with pytest.raises(ValueError, match="unknown FDAN option"):
+    with pytest.raises(OptionError, match=r"--option fdan\.epoch: method 'fdan' has no option 'epoch'"):
         FDANConfig.from_options({"fdan.epoch": "3"})
-    with pytest.raises(ValueError, match=r"fdan\.backbone=resnet50: expected one of"):
+    with pytest.raises(
+        OptionError, match=r"fdan\.backbone=resnet50: expected one of resnet34, resnet18, small"
+    ):
         FDANConfig.from_options({"fdan.backbone": "resnet50"})
+    with pytest.raises(OptionError, match=r"fdan\.batch and fdan\.patience must be at least 1"):
+        FDANConfig.from_options({"batch": "0"})
+    # bare keys reach fdan (epochs=50 sets every method's epochs), scoped ones win over them
+    config = FDANConfig.from_options({"epochs": "50", "lr": "0.01", "fdan.lr": "0.02", "pretrained": "w.pth"})
+    assert (config.epochs, config.lr, config.pretrained, config.backbone) == (50, 0.02, "w.pth", "resnet34")
     with pytest.raises(ValueError, match="--pretrained needs the resnet34 backbone"):
         build_model(FDANConfig(backbone="small", pretrained="x.pth"), 3)
 

@@ -282,7 +282,10 @@ def test_the_source_stage_cache_gives_bitwise_the_same_transfers() -> None:
         assert all(torch.equal(x, y) for x, y in zip(plain.model.state(), cached.model.state(), strict=True))
         assert plain.summary()["target_path"] == cached.summary()["target_path"]
         timeless = [
-            {n: {k: v for k, v in st.items() if k not in ("seconds", "paths_per_s")} for n, st in r.summary()["stages"].items()}
+            {
+                n: {k: v for k, v in st.items() if k not in ("seconds", "paths_per_s")}
+                for n, st in r.summary()["stages"].items()
+            }
             for r in (plain, cached)
         ]
         assert timeless[0] == timeless[1]

@@ -152,8 +152,11 @@ def summary_table(
         title = f"{title}: mean ± std over {counts.pop()} cells (folds × repeats)"
     table = Table(
         title=title,
-        caption=("UAR, CI, val in %" if show_val else "UAR, CI, F1 in %") + "; s: seconds"
-        + (f"; vs ref: UAR difference to {reference} on matched cells, p Holm-corrected" if reference else ""),
+        caption=("UAR, CI, val in %" if show_val else "UAR, CI, F1 in %")
+        + "; s: seconds"
+        + (
+            f"; vs ref: UAR difference to {reference} on matched cells, p Holm-corrected" if reference else ""
+        ),
         box=box.SIMPLE_HEAD,
         padding=(0, 1, 0, 0),
         pad_edge=False,
@@ -208,9 +211,10 @@ def table_notes(summary: list[dict[str, Any]], config: Any) -> list[str]:
     ]
     if config.reference:
         notes.append(
-            f"vs {config.reference}: {BETTER}/{WORSE} significantly better/worse (paired permutation test over "
-            f"matched fold x repeat cells, Holm-corrected across methods, p < 0.05); {BOOTSTRAP_ONLY} only the "
-            "paired bootstrap over the pooled test utterances is significant. The result file has every p."
+            f"vs {config.reference}: {BETTER}/{WORSE} significantly better/worse (paired permutation "
+            "test over matched fold x repeat cells, Holm-corrected across methods, p < 0.05); "
+            f"{BOOTSTRAP_ONLY} only the paired bootstrap over the pooled test utterances is significant. "
+            "The result file has every p."
         )
     notes.append(
         f"Normalisation: {config.norm}. Each method saw only the budgeted target labels; unlabelled target "

@@ -111,7 +111,7 @@ class _Lock:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no advisory locks
             return
-        self._fh = open(self.path, "a+", encoding="utf-8")
+        self._fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
         try:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -338,7 +338,8 @@ def load_results(path: Path) -> dict[str, Any]:
     version = data.get("format", 1)
     if not isinstance(version, int) or version > RESULT_FORMAT:
         raise ResultFileError(
-            f"{path} has result format {version!r}; this emokit reads formats up to {RESULT_FORMAT} (upgrade emokit)"
+            f"{path} has result format {version!r}; this emokit reads formats up to {RESULT_FORMAT} "
+            "(upgrade emokit)"
         )
     if not all(isinstance(c, dict) and {"method", "sources", "target"} <= set(c) for c in data["cells"]):
         raise ResultFileError(f"{path} is not an emokit result file (a cell lacks method, sources or target)")

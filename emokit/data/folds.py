@@ -304,7 +304,7 @@ def check_budgets(
             if budget.count(available) == 0:
                 smallest = math.ceil(0.5 / available * 1000) / 1000
                 raise FoldError(
-                    f"{corpus}: --target-budget {budget.fraction:g} leaves class {label!r} without a training "
-                    f"utterance in the fold with {fold} ({available} available); use a budget of at least "
-                    f"{smallest:g} or --target-shots 1"
+                    f"{corpus}: --target-budget {budget.fraction:g} leaves class {label!r} without a "
+                    f"training utterance in the fold with {fold} ({available} available); use a budget "
+                    f"of at least {smallest:g} or --target-shots 1"
                 )

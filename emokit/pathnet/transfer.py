@@ -227,7 +227,11 @@ def transfer(
             "transfer it to a task it has not learnt"
         )
     stages: dict[str, SearchResult] = {}
-    key = SourceStageCache.key(sources, arch, config, seed) if cache is not None and start_from is None else None
+    key = (
+        SourceStageCache.key(sources, arch, config, seed)
+        if cache is not None and start_from is None
+        else None
+    )
     hit = cache.get(key) if cache is not None and key is not None and sources else None
     if hit is not None:
         model, state, stages = hit

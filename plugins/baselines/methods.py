@@ -8,28 +8,32 @@
 - ``svm``: an RBF support-vector machine (scikit-learn) trained on the sources, its C chosen on the
   sources' validation speakers: the classic cross-corpus baseline of the SER literature.
 
-Feature normalisation (``--option norm=...``):
+The features arrive normalised by the runner (``--norm``, see :mod:`emokit.bench.normalisation`;
+per corpus by default, which removes channel and speaker-pool offsets), so the methods use them as
+they are: every method of a run sees the same inputs.
 
-- ``corpus`` (default): each corpus is z-scored with the statistics of its own training
-  speakers' features (no labels), the standard strategy of cross-corpus speech emotion
-  recognition (Schuller et al., 2010): it removes channel and speaker-pool offsets. The target's
-  test speakers are never used, not even unlabelled.
-- ``source``: one scaler fitted on the source training rows is applied to the target as is (the
-  strict variant that sees no target data at all).
-
-Other options: ``epochs``, ``lr``, ``hidden`` (e.g. ``256x128``), ``dropout``, ``finetune_lr``,
-``svm_c`` (comma-separated grid).
+Options (``--option KEY=VALUE`` for every method that takes it, ``--option METHOD.KEY=VALUE`` for
+one), declared in :attr:`Method.options`: the MLP methods take ``epochs`` (150), ``lr`` (1e-3),
+``hidden`` (``256x128``) and ``dropout`` (0.3), ``finetune`` also ``finetune_lr`` (3e-4); ``svm``
+takes ``svm_c`` (the grid of C, ``0.1,1,10``).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+from collections import OrderedDict
+from typing import Any
+
 import numpy as np
 from sklearn.svm import SVC
+from torch import nn
 
-from emokit.bench import Method, TransferTask
+from emokit.bench import Method, MethodOption, TransferTask
 from emokit.bench.task import SplitData
 from emokit.training import (
-    Standardizer,
+    MLP_OPTIONS,
+    TrainResult,
     mlp_from_options,
     predict,
     seed_everything,
@@ -38,86 +42,154 @@ from emokit.training import (
 )
 
 
+def positive_numbers(value: str | float | tuple[float, ...]) -> tuple[float, ...]:
+    """``"0.1,1,10"`` (or one number, or a sequence) as a tuple of positive floats."""
+    if isinstance(value, str):
+        numbers = tuple(float(v) for v in value.split(",") if v.strip())
+    elif isinstance(value, (int, float)):
+        numbers = (float(value),)
+    else:
+        numbers = tuple(float(v) for v in value)
+    if not numbers or any(not v > 0 for v in numbers):
+        raise ValueError(value)
+    return numbers
+
+
+FINETUNE_LR = MethodOption("finetune_lr", float, 3e-4, "learning rate of the fine-tuning stage on the target")
+SVM_C = MethodOption(
+    "svm_c",
+    positive_numbers,
+    (0.1, 1.0, 10.0),
+    "the values of C tried; the best on the sources' validation speakers is kept",
+    expects="positive numbers separated by commas, e.g. 0.1,1,10",
+)
+
+
 def _stack(parts: list[SplitData]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts])
 
 
-NORMALISATIONS = ("corpus", "source")
+def source_views(task: TransferTask) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The sources' training X, y and validation X, y, pooled in the order given."""
+    Xtr, ytr = _stack([s.train for s in task.sources])
+    Xva, yva = _stack([s.val for s in task.sources])
+    return Xtr, ytr, Xva, yva
 
 
-def _norm(task: TransferTask) -> str:
-    value = str(task.options.get("norm", "corpus"))
-    if value not in NORMALISATIONS:
-        raise ValueError(f"option norm={value!r}: expected one of {', '.join(NORMALISATIONS)}")
-    return value
+class SourceModels:
+    """The MLPs trained on the sources, remembered by what determines them (the sources' rows, the
+    options, the seed), so that ``source-only`` and ``finetune`` train each one once per repeat
+    rather than once per target fold and budget. Training is seeded, so a remembered model is
+    bitwise the one a fresh training would give."""
+
+    def __init__(self, capacity: int = 16) -> None:
+        self.capacity = capacity
+        self._models: OrderedDict[str, tuple[dict[str, Any], TrainResult]] = OrderedDict()
+        self.hits = 0
+
+    @staticmethod
+    def key(arrays: tuple[np.ndarray, ...], settings: tuple) -> str:
+        digest = hashlib.sha256(repr(settings).encode())
+        for array in arrays:
+            array = np.ascontiguousarray(array)
+            digest.update(repr((array.dtype.str, array.shape)).encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
+
+    def get(self, key: str) -> tuple[dict[str, Any], TrainResult] | None:
+        entry = self._models.get(key)
+        if entry is not None:
+            self._models.move_to_end(key)
+            self.hits += 1
+            return copy.deepcopy(entry[0]), entry[1]
+        return None
+
+    def put(self, key: str, state: dict[str, Any], result: TrainResult) -> None:
+        self._models[key] = (copy.deepcopy(state), result)
+        while len(self._models) > self.capacity:
+            self._models.popitem(last=False)
 
 
-def source_views(task: TransferTask) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Standardizer]:
-    """Source train X, y and validation X, y, normalised per ``norm``, and the target's scaler."""
-    if _norm(task) == "source":
-        Xtr, ytr = _stack([s.train for s in task.sources])
-        Xva, yva = _stack([s.val for s in task.sources])
-        scaler = Standardizer().fit(Xtr)
-        return scaler.transform(Xtr), ytr, scaler.transform(Xva), yva, scaler
-    train_parts, val_parts = [], []
-    for source in task.sources:
-        scaler = Standardizer().fit(source.train.X)
-        train_parts.append((scaler.transform(source.train.X), source.train.y))
-        val_parts.append((scaler.transform(source.val.X), source.val.y))
-    Xtr = np.concatenate([x for x, _ in train_parts])
-    Xva = np.concatenate([x for x, _ in val_parts])
-    ytr = np.concatenate([y for _, y in train_parts])
-    yva = np.concatenate([y for _, y in val_parts])
-    return Xtr, ytr, Xva, yva, Standardizer().fit(task.target.train.X)
+#: shared by the MLP baselines of one process
+SOURCE_MODELS = SourceModels()
 
 
 class _MLPMethod(Method):
-    """Shared plumbing: standardise on the training rows, build and train the MLP."""
+    """Shared plumbing: build the MLP and train it with the shared loop."""
+
+    options = MLP_OPTIONS
 
     def _train(
         self,
         task: TransferTask,
+        values: dict[str, Any],
         train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray],
         *,
         lr: float,
-        model=None,
+        model: nn.Module | None = None,
         seed_offset: int = 0,
-    ):
+        source_stage: bool = False,
+    ) -> tuple[nn.Module, TrainResult]:
+        """Train ``model`` (default: a fresh MLP) on ``train``, selecting on ``val``."""
+        if model is None and source_stage:
+            key = SOURCE_MODELS.key(
+                (*train, *val),
+                (
+                    task.seed + seed_offset,
+                    task.num_classes,
+                    lr,
+                    values["epochs"],
+                    values["hidden"],
+                    values["dropout"],
+                ),
+            )
+            remembered = SOURCE_MODELS.get(key)
+            if remembered is not None:
+                model = mlp_from_options(train[0].shape[1], task.num_classes, values)
+                model.load_state_dict(remembered[0])
+                model.eval()
+                return model, remembered[1]
+            model, result = self._train(task, values, train, val, lr=lr, seed_offset=seed_offset)
+            SOURCE_MODELS.put(key, model.state_dict(), result)
+            return model, result
         if model is None:
             seed_everything(task.seed + seed_offset)  # the initial weights are part of the seeded run
-            model = mlp_from_options(train[0].shape[1], task.num_classes, task.options)
-        train_classifier(
+            model = mlp_from_options(train[0].shape[1], task.num_classes, values)
+        result = train_classifier(
             model,
             train,
             val,
             num_classes=task.num_classes,
             seed=task.seed + seed_offset,
-            epochs=int(task.options.get("epochs", 150)),
+            epochs=values["epochs"],
             lr=lr,
         )
-        return model
+        return model, result
 
     def _train_on_target(
-        self, task: TransferTask, *, lr: float, model=None, seed_offset: int = 0
+        self,
+        task: TransferTask,
+        values: dict[str, Any],
+        *,
+        lr: float,
+        model: nn.Module | None = None,
+        seed_offset: int = 0,
     ) -> np.ndarray:
         """Train (or go on training ``model``) on the target's training speakers, selecting on its
-        validation speakers; return predictions for its test speakers.
-
-        The target is z-scored with its own training statistics, so a network trained on the
-        sources sees inputs on the scale it learned, whatever the target's channel did to them.
-        """
+        validation speakers; return predictions for its test speakers."""
         t = task.target
-        scaler = Standardizer().fit(t.train.X)
-        model = self._train(
+        model, result = self._train(
             task,
-            (scaler.transform(t.train.X), t.train.y),
-            (scaler.transform(t.val.X), t.val.y),
+            values,
+            (t.train.X, t.train.y),
+            (t.val.X, t.val.y),
             lr=lr,
             model=model,
             seed_offset=seed_offset,
         )
-        return predict(model, scaler.transform(t.test.X))
+        task.report_validation(result.best_val_uar, on="target validation")
+        return predict(model, t.test.X)
 
 
 class SourceOnly(_MLPMethod):
@@ -126,9 +198,11 @@ class SourceOnly(_MLPMethod):
     uses_target_labels = False
 
     def run(self, task: TransferTask) -> np.ndarray:
-        Xtr, ytr, Xva, yva, target_scaler = source_views(task)
-        model = self._train(task, (Xtr, ytr), (Xva, yva), lr=float(task.options.get("lr", 1e-3)))
-        return predict(model, target_scaler.transform(task.target.test.X))
+        values = self.option_values(task)
+        Xtr, ytr, Xva, yva = source_views(task)
+        model, result = self._train(task, values, (Xtr, ytr), (Xva, yva), lr=values["lr"], source_stage=True)
+        task.report_validation(result.best_val_uar, on="source validation")
+        return predict(model, task.target.test.X)
 
 
 class TargetOnly(_MLPMethod):
@@ -136,35 +210,39 @@ class TargetOnly(_MLPMethod):
     description = "MLP trained on the target's training speakers only (no transfer)"
 
     def run(self, task: TransferTask) -> np.ndarray:
-        return self._train_on_target(task, lr=float(task.options.get("lr", 1e-3)))
+        values = self.option_values(task)
+        return self._train_on_target(task, values, lr=values["lr"])
 
 
 class FineTune(_MLPMethod):
     name = "finetune"
     description = "MLP trained on the sources, then fine-tuned on the target's training speakers"
+    options = (*MLP_OPTIONS, FINETUNE_LR)
 
     def run(self, task: TransferTask) -> np.ndarray:
-        Xs, ys, Xsv, ysv, _ = source_views(task)
-        model = self._train(task, (Xs, ys), (Xsv, ysv), lr=float(task.options.get("lr", 1e-3)))
-        return self._train_on_target(
-            task, lr=float(task.options.get("finetune_lr", 3e-4)), model=model, seed_offset=1
-        )
+        values = self.option_values(task)
+        Xs, ys, Xsv, ysv = source_views(task)
+        model, _ = self._train(task, values, (Xs, ys), (Xsv, ysv), lr=values["lr"], source_stage=True)
+        # the prediction comes from the fine-tuned model, so its target selection is what is reported
+        return self._train_on_target(task, values, lr=values["finetune_lr"], model=model, seed_offset=1)
 
 
 class SourceSVM(Method):
     name = "svm"
     description = "RBF SVM (scikit-learn) trained on the sources, C chosen on their validation speakers"
     uses_target_labels = False
+    options = (SVM_C,)
 
     def run(self, task: TransferTask) -> np.ndarray:
-        Xtr, ytr, Xva, yva, target_scaler = source_views(task)
-        grid = [float(c) for c in str(task.options.get("svm_c", "0.1,1,10")).split(",")]
+        values = self.option_values(task)
+        Xtr, ytr, Xva, yva = source_views(task)
         best, best_uar = None, -1.0
-        for c in grid:
+        for c in values["svm_c"]:
             model = SVC(C=c, kernel="rbf", gamma="scale", class_weight="balanced", random_state=task.seed)
             model.fit(Xtr, ytr)
             score = uar(yva, model.predict(Xva))
             if score > best_uar:
                 best, best_uar = model, score
         assert best is not None
-        return best.predict(target_scaler.transform(task.target.test.X)).astype(np.int64)
+        task.report_validation(best_uar, on="source validation", C=best.C)
+        return best.predict(task.target.test.X).astype(np.int64)

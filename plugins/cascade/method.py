@@ -9,10 +9,10 @@ ImageNet -> auxiliary facial-expression data -> EmotiW; here the stages are the 
 ``pooled`` is what the paper compared the cascade with: one stage on the pooled data (every source's
 training rows and the target's), selected on the target's validation speakers.
 
-Every corpus is z-scored with the statistics of its own training rows (emokit's default, see the
-baselines), and the network is the baselines' MLP, so only the training schedule differs.
+The features arrive normalised by the runner (``--norm``; per corpus by default) and the network
+is the baselines' MLP, so only the training schedule differs.
 
-Options (``--option cascade.KEY=VALUE``):
+Options (``--option cascade.KEY=VALUE``, or ``KEY=VALUE`` for every method that takes it):
 
 - ``epochs``: epochs per stage, one number for every stage or a comma list with one per stage
   (default 150, early stopping after 25 epochs without a better validation UAR);
@@ -20,11 +20,14 @@ Options (``--option cascade.KEY=VALUE``):
 - ``freeze``: freeze the first N layers of the network in every stage after the first (default 0);
 - ``hidden`` and ``dropout``: the MLP's hidden widths (``256x128``) and dropout (0.3), shared with the
   baselines' options of the same names.
+
+``pooled`` takes ``epochs``, ``lr``, ``hidden`` and ``dropout`` as the baselines do.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,17 +35,63 @@ import numpy as np
 import torch
 from torch import nn
 
-from emokit.bench import Method, TransferTask
-from emokit.bench.task import SplitData
-from emokit.training import Standardizer, mlp_from_options, predict, seed_everything, train_classifier
+from emokit.bench import Method, MethodOption, OptionError, TransferTask
+from emokit.training import (
+    DROPOUT,
+    EPOCHS,
+    HIDDEN,
+    MLP_OPTIONS,
+    mlp_from_options,
+    predict,
+    seed_everything,
+    train_classifier,
+)
 
 PREFIX = "cascade."
-OPTIONS = ("epochs", "lr", "freeze")
+#: the learning rates of the stages when ``lr`` is not given: the first stage, then every later one
+DEFAULT_LRS = (1e-3, 3e-4)
+
+
+def positive_numbers(value: str | float | tuple[float, ...]) -> tuple[float, ...]:
+    """``"1e-3,3e-4"`` (or one number, or a sequence) as a tuple of positive floats."""
+    if isinstance(value, str):
+        numbers = tuple(float(v) for v in value.split(",") if v.strip())
+    elif isinstance(value, (int, float)):
+        numbers = (float(value),)
+    else:
+        numbers = tuple(float(v) for v in value)
+    if not numbers or any(not v > 0 for v in numbers):
+        raise ValueError(value)
+    return numbers
+
+
+_PER_STAGE = "positive numbers separated by commas (one for every stage, or one per stage)"
+CASCADE_OPTIONS = (
+    MethodOption(
+        "epochs",
+        positive_numbers,
+        (float(EPOCHS.default),),
+        "epochs per stage at most: one number for every stage, or one per stage "
+        "(early stopping after 25 without a better validation UAR)",
+        expects=_PER_STAGE,
+    ),
+    MethodOption(
+        "lr",
+        positive_numbers,
+        None,
+        f"learning rate per stage: one for every stage, or one per stage "
+        f"(not set: {DEFAULT_LRS[0]:g} for the first stage, {DEFAULT_LRS[1]:g} after)",
+        expects=_PER_STAGE,
+    ),
+    MethodOption("freeze", int, 0, "freeze the first N layers of the network in every stage after the first"),
+    HIDDEN,
+    DROPOUT,
+)
 
 
 @dataclass
 class Stage:
-    """One stage of a cascade: the corpus, its (z-scored) rows and its schedule."""
+    """One stage of a cascade: the corpus, its rows and its schedule."""
 
     corpus: str
     train: tuple[np.ndarray, np.ndarray]
@@ -119,90 +168,86 @@ def run_cascade(model: nn.Module, stages: list[Stage], num_classes: int, seed: i
     return records
 
 
-def per_stage(options: dict[str, Any], key: str, stages: int, default: list[float]) -> list[float]:
-    """``--option cascade.KEY=a,b,...``: one value for every stage, or one per stage."""
-    raw = options.get(PREFIX + key)
-    if raw is None:
+def _as_given(task: TransferTask, name: str, value: Any) -> tuple[str, str]:
+    """The key and value of option ``name`` as the user wrote them (for messages)."""
+    key = next((k for k in (PREFIX + name, name) if k in task.options), PREFIX + name)
+    raw = task.options.get(key, value)
+    if not isinstance(raw, str):
+        raw = ",".join(f"{v:g}" for v in raw) if isinstance(raw, (tuple, list)) else str(raw)
+    return key, raw
+
+
+def per_stage(
+    task: TransferTask, name: str, values: tuple[float, ...] | None, stages: int, default: list[float]
+) -> list[float]:
+    """Option ``name`` (``epochs`` or ``lr``) for each of ``stages`` stages: one value for every
+    stage, or one per stage (checked against the stage count); ``default`` when not set."""
+    if values is None:
         return default
-    try:
-        values = [float(v) for v in str(raw).split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"--option {PREFIX}{key}={raw}: expected numbers separated by commas") from None
     if len(values) == 1:
-        return values * stages
+        return list(values) * stages
     if len(values) != stages:
-        raise ValueError(
-            f"--option {PREFIX}{key}={raw}: this cascade has {stages} stages; give one value or {stages}"
+        key, raw = _as_given(task, name, values)
+        raise OptionError(
+            f"--option {key}={raw}: this cascade has {stages} stages; give one value or {stages}"
         )
-    return values
+    return list(values)
 
 
-def _check_options(options: dict[str, Any]) -> None:
-    for key in options:
-        if key.startswith(PREFIX) and key[len(PREFIX) :] not in OPTIONS:
-            raise ValueError(
-                f"--option {key}: unknown cascade option; expected one of "
-                + ", ".join(PREFIX + o for o in OPTIONS)
-            )
-
-
-def _freeze(options: dict[str, Any]) -> int:
-    raw = options.get(PREFIX + "freeze", 0)
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"--option {PREFIX}freeze={raw}: expected a number of layers, 0 or more")
-    return value
-
-
-def _scaled(train: SplitData, *others: SplitData) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``train`` and ``others`` z-scored with ``train``'s statistics, as (X, y) pairs."""
-    scaler = Standardizer().fit(train.X)
-    return [(scaler.transform(part.X), part.y) for part in (train, *others)]
-
-
-def new_model(task: TransferTask) -> nn.Module:
-    """The baselines' MLP for ``task``, seeded by the task (``hidden`` and ``dropout`` options)."""
+def new_model(task: TransferTask, values: Mapping[str, Any] | None = None) -> nn.Module:
+    """The baselines' MLP for ``task``, seeded by the task, sized by the ``hidden`` and ``dropout`` of
+    ``values`` (a method's option values; default: the cascade's for ``task``)."""
+    if values is None:
+        values = Cascade().option_values(task)
     seed_everything(task.seed)  # the initial weights are part of the seeded run
     dim = task.target.train.X.shape[1]
-    return mlp_from_options(dim, task.num_classes, task.options)
+    return mlp_from_options(dim, task.num_classes, values)
 
 
 class Cascade(Method):
     name = "cascade"
     description = "MLP fine-tuned in stages: each source in order, then the target (Ng et al. 2015)"
     compare_with = ("pooled", "finetune", "target-only")
+    options = CASCADE_OPTIONS
 
     def __init__(self) -> None:
         self._info: dict[str, Any] = {}
 
-    def stages(self, task: TransferTask) -> list[Stage]:
+    def stages(self, task: TransferTask, values: Mapping[str, Any] | None = None) -> list[Stage]:
         """The cascade's stages for ``task``: the sources in order, then the target."""
-        _check_options(task.options)
+        if values is None:
+            values = self.option_values(task)
         corpora = [s for s in task.sources if s.train.corpus != task.target.train.corpus]
         splits = [*corpora, task.target]
         count = len(splits)
-        epochs = per_stage(task.options, "epochs", count, [150.0] * count)
-        lrs = per_stage(task.options, "lr", count, [1e-3] + [3e-4] * (count - 1))
-        freeze = _freeze(task.options)
-        stages = []
-        for k, split in enumerate(splits):
-            train, val = _scaled(split.train, split.val)
-            stages.append(
-                Stage(split.train.corpus, train, val, int(epochs[k]), lrs[k], freeze if k > 0 else 0)
+        epochs = per_stage(task, "epochs", values["epochs"], count, [float(EPOCHS.default)] * count)
+        lrs = per_stage(task, "lr", values["lr"], count, [DEFAULT_LRS[0]] + [DEFAULT_LRS[1]] * (count - 1))
+        freeze = values["freeze"]
+        if freeze < 0:
+            key, raw = _as_given(task, "freeze", freeze)
+            raise OptionError(f"--option {key}={raw}: expected a number of layers, 0 or more")
+        return [
+            Stage(
+                split.train.corpus,
+                (split.train.X, split.train.y),
+                (split.val.X, split.val.y),
+                int(epochs[k]),
+                lrs[k],
+                freeze if k > 0 else 0,
             )
-        return stages
+            for k, split in enumerate(splits)
+        ]
 
     def run(self, task: TransferTask) -> np.ndarray:
         self._info = {}
-        stages = self.stages(task)
-        model = new_model(task)
+        values = self.option_values(task)
+        stages = self.stages(task, values)
+        model = new_model(task, values)
         records = run_cascade(model, stages, task.num_classes, task.seed)
         self._info = {"stages": [r.summary() for r in records]}
-        scaler = Standardizer().fit(task.target.train.X)
-        return predict(model, scaler.transform(task.target.test.X))
+        # the model predicts with the last stage's selection, made on the target's validation rows
+        task.report_validation(records[-1].best_val_uar, on="target validation")
+        return predict(model, task.target.test.X)
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)
@@ -211,22 +256,21 @@ class Cascade(Method):
 class Pooled(Method):
     name = "pooled"
     description = "MLP trained once on the sources and the target's training speakers pooled"
+    options = MLP_OPTIONS
 
     def run(self, task: TransferTask) -> np.ndarray:
+        values = self.option_values(task)
         target = task.target
-        (X_t, y_t), (X_val, y_val), (X_test, _) = _scaled(target.train, target.val, target.test)
-        parts = [(X_t, y_t)]
-        for source in task.sources:
-            if source.train.corpus != target.train.corpus:
-                parts += _scaled(source.train)
-        model = new_model(task)
-        train_classifier(
+        parts = [target.train] + [s.train for s in task.sources if s.train.corpus != target.train.corpus]
+        model = new_model(task, values)
+        result = train_classifier(
             model,
-            (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])),
-            (X_val, y_val),
+            (np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts])),
+            (target.val.X, target.val.y),
             num_classes=task.num_classes,
             seed=task.seed,
-            epochs=int(task.options.get("epochs", 150)),
-            lr=float(task.options.get("lr", 1e-3)),
+            epochs=values["epochs"],
+            lr=values["lr"],
         )
-        return predict(model, X_test)
+        task.report_validation(result.best_val_uar, on="target validation")
+        return predict(model, target.test.X)

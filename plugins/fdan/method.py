@@ -13,7 +13,11 @@ the target validation UAR is measured; the best epoch's weights predict the targ
 Input: the ``face-logmel`` features (``--modality audiovisual``), cut back into a face image and a
 log-Mel image by ``TransferTask.feature_layout``.
 
-Options (``--option fdan.KEY=VALUE``): ``backbone`` (``resnet34``, the paper's, by default;
+The features arrive as the runner normalised them (``--norm``); the method uses them as they are.
+The validation UAR reported is the selected epoch's.
+
+Options (``--option fdan.KEY=VALUE``, or ``KEY=VALUE`` for every method that takes it; the
+defaults are :class:`FDANConfig`'s): ``backbone`` (``resnet34``, the paper's, by default;
 ``resnet18``; ``small`` for short CPU runs), ``epochs`` (30), ``lr`` (1e-3), ``batch`` (32),
 ``lmmd_weight`` (1.0), ``gamma`` (10, the ramp's), ``patience`` (8 epochs), ``pretrained`` (a
 torchvision ResNet-34 state dict for both extractors; ``emokit bench --pretrained PATH`` sets it).
@@ -22,6 +26,7 @@ torchvision ResNet-34 state dict for both extractors; ``emokit bench --pretraine
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,17 +34,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from emokit.bench import Method, TransferTask
+from emokit.bench import Method, MethodOption, OptionError, TransferTask
+from emokit.bench.options import method_option_values
 from emokit.losses import lmmd, ramp
 from emokit.training import seed_everything, uar
 from emokit_plugins.fdan.model import BACKBONES, FDANNet, load_pretrained
 
-PREFIX = "fdan."
-
 
 @dataclass(frozen=True)
 class FDANConfig:
-    """Settings of one FDAN run (see the module docstring)."""
+    """Settings of one FDAN run (see the module docstring); its defaults are the options' defaults."""
 
     backbone: str = "resnet34"
     epochs: int = 30
@@ -51,35 +55,41 @@ class FDANConfig:
     pretrained: str | None = None
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> FDANConfig:
-        """The ``fdan.*`` options (and ``pretrained``), checked; errors name the option."""
-        fields = cls.__dataclass_fields__
-        values: dict[str, Any] = {}
-        for key, raw in options.items():
-            if key == "pretrained":
-                values["pretrained"] = str(raw)
-                continue
-            if not key.startswith(PREFIX):
-                continue
-            name = key[len(PREFIX) :]
-            if name not in fields:
-                raise ValueError(
-                    f"--option {key}: unknown FDAN option; expected one of "
-                    + ", ".join(PREFIX + f for f in fields)
-                )
-            kind = fields[name].type
-            try:
-                values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else str(raw)
-            except ValueError:
-                raise ValueError(f"--option {key}={raw}: expected a {kind}") from None
-        config = cls(**values)
-        if config.backbone not in BACKBONES:
-            raise ValueError(
-                f"--option fdan.backbone={config.backbone}: expected one of {', '.join(BACKBONES)}"
-            )
+    def from_values(cls, values: dict[str, Any]) -> FDANConfig:
+        """The config of the method's option values (:meth:`Method.option_values`), range-checked."""
+        config = cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
         if min(config.epochs, config.batch, config.patience) < 1 or config.lr <= 0:
-            raise ValueError("fdan.epochs, fdan.batch and fdan.patience must be at least 1, fdan.lr positive")
+            raise OptionError(
+                "fdan.epochs, fdan.batch and fdan.patience must be at least 1, fdan.lr positive"
+            )
         return config
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> FDANConfig:
+        """The config of raw ``--option`` pairs (``fdan.KEY`` wins over ``KEY``); errors name the option."""
+        return cls.from_values(method_option_values(FDAN, options))
+
+
+def _option(name: str, kind: Any, text: str, **more: Any) -> MethodOption:
+    default = {f.name: f.default for f in dataclasses.fields(FDANConfig)}[name]
+    return MethodOption(name, kind, default, text, **more)
+
+
+FDAN_OPTIONS = (
+    _option(
+        "backbone",
+        str,
+        "feature extractors: resnet34 (the paper's), resnet18, small",
+        choices=tuple(BACKBONES),
+    ),
+    _option("epochs", int, "training epochs at most"),
+    _option("lr", float, "Adam's learning rate"),
+    _option("batch", int, "rows per batch, of the target and of the sources each"),
+    _option("lmmd_weight", float, "weight of the LMMD loss once ramped up"),
+    _option("gamma", float, "steepness of the LMMD weight's ramp"),
+    _option("patience", int, "stop after this many epochs without a better target validation UAR"),
+    _option("pretrained", str, "a torchvision ResNet-34 state dict for both extractors (--pretrained)"),
+)
 
 
 def split_inputs(
@@ -146,13 +156,14 @@ class FDAN(Method):
     description = "FDAN: face and log-Mel ResNets, per-utterance cross-attention, CE + LMMD (Li et al. 2024)"
     modalities = ("audiovisual",)
     compare_with = ("source-only", "target-only", "finetune")
+    options = FDAN_OPTIONS
 
     def __init__(self) -> None:
         self._info: dict[str, Any] = {}
 
     def run(self, task: TransferTask) -> np.ndarray:
         self._info = {}
-        config = FDANConfig.from_options(task.options)
+        config = FDANConfig.from_values(self.option_values(task))
         generator = seed_everything(task.seed)
         layout = task.feature_layout
         sources = [s for s in task.sources if s.train.corpus != task.target.train.corpus] or task.sources
@@ -195,6 +206,7 @@ class FDAN(Method):
                 if since >= config.patience:
                     break
         net.load_state_dict(best_state)
+        task.report_validation(best_uar, on="target validation")
         self._info = {
             "backbone": config.backbone,
             "pretrained": config.pretrained,

@@ -1,17 +1,19 @@
 """The ``pathnet`` method: PathNet meta-transfer (:mod:`emokit.pathnet`) as an ``emokit bench`` method.
 
 The sources are learnt in the order given, each freezing its best path, then the target; the
-target's best path predicts the target's test speakers. Each task is z-scored with its own training
-rows' statistics (the baselines' default). Within-corpus (source = target) evolves on the target
-alone.
+target's best path predicts the target's test speakers. The features arrive normalised by the runner
+(``--norm``); PathNet also z-scores each task's inputs with its own training rows' statistics,
+which the model keeps (a saved model applies them itself). Within-corpus (source = target) evolves
+on the target alone. The validation UAR reported is that of the target stage's selected champion.
 
-Options (``--option pathnet.KEY=VALUE``; the defaults are :class:`~emokit.pathnet.Architecture`'s
-and :class:`~emokit.pathnet.SearchConfig`'s):
+Options (``--option pathnet.KEY=VALUE``, or ``KEY=VALUE`` for every method that takes it; the
+defaults are :class:`~emokit.pathnet.Architecture`'s and :class:`~emokit.pathnet.SearchConfig`'s):
 
 - architecture: ``layers`` (L), ``modules`` (M), ``active`` (N), ``width``;
 - search: ``population``, ``steps`` (T), ``batch``, ``generations``, ``threshold``, ``budget``
-  (seconds per task), ``patience``, ``lr``, ``fitness`` (share of training rows held out),
-  ``engine`` (``batched`` or ``serial``), ``backend`` (``auto``, ``torch``, ``ext``);
+  (seconds per task), ``patience`` (``none``: never stop early), ``lr``, ``fitness`` (share of
+  training rows held out), ``engine`` (``batched`` or ``serial``), ``backend`` (``auto``,
+  ``torch``, ``ext``; not set: ``EMOKIT_BACKEND``);
 - files: ``save`` (a folder: every cell's evolved model is written there) and ``load`` (a model
   file written by ``save`` or :meth:`PathNet.save`: its tasks stay frozen and only the target,
   and any source it has not learnt, are evolved).
@@ -19,6 +21,7 @@ and :class:`~emokit.pathnet.SearchConfig`'s):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -26,12 +29,37 @@ from typing import Any
 import numpy as np
 
 from emokit import kernels
-from emokit.bench import Method, TransferTask
+from emokit.bench import Method, MethodOption, TransferTask
+from emokit.bench.options import method_option_values
 from emokit.bench.task import SplitData
-from emokit.pathnet import Architecture, GenerationStats, PathNet, SearchConfig, TaskData, transfer
+from emokit.pathnet import (
+    Architecture,
+    GenerationStats,
+    PathNet,
+    SearchConfig,
+    SourceStageCache,
+    TaskData,
+    transfer,
+)
+from emokit.pathnet.search import ENGINES
 
-PREFIX = "pathnet."
+
+def _default(config: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``config`` (so the options cannot drift)."""
+    return {f.name: f.default for f in dataclasses.fields(config)}[name]
+
+
+def _arch(name: str, text: str) -> MethodOption:
+    return MethodOption(name, int, _default(Architecture, name), text)
+
+
+def _search(name: str, field: str, kind: Any, text: str, **more: Any) -> MethodOption:
+    return MethodOption(name, kind, _default(SearchConfig, field), text, **more)
+
+
+#: option name -> Architecture field
 ARCH_OPTIONS = {"layers": "layers", "modules": "modules", "active": "active", "width": "width"}
+#: option name -> SearchConfig field
 SEARCH_OPTIONS = {
     "population": "population",
     "steps": "steps",
@@ -46,48 +74,60 @@ SEARCH_OPTIONS = {
     "backend": "backend",
 }
 FILE_OPTIONS = ("save", "load")
-_FLOATS = {"threshold", "budget_s", "lr", "fitness_fraction"}
-_STRINGS = {"engine", "backend"}
+
+PATHNET_OPTIONS = (
+    _arch("layers", "L, layers of modules"),
+    _arch("modules", "M, modules per layer"),
+    _arch("active", "N, modules a path uses per layer"),
+    _arch("width", "units of every module"),
+    _search("population", "population", int, "P, paths in the population (even)"),
+    _search("steps", "steps", int, "T, minibatches each path trains for per generation"),
+    _search("batch", "batch_size", int, "rows per minibatch"),
+    _search("generations", "generations", int, "generations per task at most"),
+    _search(
+        "threshold", "threshold", float, "stop a task once the champion's fitness reaches this", nullable=True
+    ),
+    _search("budget", "budget_s", float, "stop a task after this many seconds", nullable=True),
+    _search(
+        "patience",
+        "patience",
+        int,
+        "stop a task after this many generations without a better validation UAR (none: never)",
+        nullable=True,
+    ),
+    _search("lr", "lr", float, "Adam's learning rate"),
+    _search("fitness", "fitness_fraction", float, "share of the training rows held out to measure fitness"),
+    _search(
+        "engine", "engine", str, "batched (the population in one call per step) or serial", choices=ENGINES
+    ),
+    _search(
+        "backend",
+        "backend",
+        str,
+        "kernel backend of the batched engine (not set: EMOKIT_BACKEND, else auto)",
+        choices=kernels.BACKENDS,
+    ),
+    MethodOption("save", str, None, "a folder: every cell's evolved model is written there"),
+    MethodOption("load", str, None, "a saved PathNet to start from: its tasks stay frozen"),
+)
 
 
-def pathnet_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """Split ``--option pathnet.KEY=VALUE`` pairs into architecture, search and file settings.
+def pathnet_settings(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str | None]]:
+    """The method's option values (:meth:`Method.option_values`) as :class:`Architecture` keyword
+    arguments (less ``input_dim``), :class:`SearchConfig` keyword arguments and the file options."""
+    arch = {field: values[name] for name, field in ARCH_OPTIONS.items()}
+    search = {field: values[name] for name, field in SEARCH_OPTIONS.items()}
+    files = {name: values[name] for name in FILE_OPTIONS}
+    return arch, search, files
+
+
+def pathnet_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str | None]]:
+    """:func:`pathnet_settings` of raw ``--option`` pairs (``pathnet.KEY`` wins over ``KEY``).
 
     Raises:
-        ValueError: an unknown ``pathnet.`` key or a value of the wrong kind, naming the option.
+        OptionError: an unknown ``pathnet.`` key or a value of the wrong kind, naming the option.
     """
-    arch: dict[str, Any] = {}
-    search: dict[str, Any] = {}
-    files: dict[str, str] = {}
-    valid = sorted([*ARCH_OPTIONS, *SEARCH_OPTIONS, *FILE_OPTIONS])
-    for key, raw in options.items():
-        if not key.startswith(PREFIX):
-            continue
-        name = key[len(PREFIX) :]
-        if name in FILE_OPTIONS:
-            files[name] = str(raw)
-            continue
-        field = ARCH_OPTIONS.get(name) or SEARCH_OPTIONS.get(name)
-        if field is None:
-            raise ValueError(
-                f"--option {key}: unknown PathNet option; expected one of "
-                + ", ".join(PREFIX + v for v in valid)
-            )
-        value = str(raw)
-        try:
-            if field in _STRINGS:
-                parsed: Any = value
-            elif value.lower() in ("none", "off"):
-                parsed = None
-            elif field in _FLOATS:
-                parsed = float(value)
-            else:
-                parsed = int(value)
-        except ValueError:
-            kind = "a number" if field in _FLOATS else "a whole number"
-            raise ValueError(f"--option {key}={value}: expected {kind}") from None
-        (arch if name in ARCH_OPTIONS else search)[field] = parsed
-    return arch, search, files
+    return pathnet_settings(method_option_values(PathNetMethod, options))
 
 
 def _task_data(name: str, classes: list[str], train: SplitData, val: SplitData) -> TaskData:
@@ -95,10 +135,13 @@ def _task_data(name: str, classes: list[str], train: SplitData, val: SplitData) 
 
 
 def model_file_name(task: TransferTask) -> str:
-    """``sim-savee+sim-emodb-to-sim-enterface-audio-seed0.pt`` for a cell."""
+    """``sim-savee+sim-emodb-to-sim-enterface-audio-seed0-fold0.pt`` for a cell (with ``-10pct`` or
+    ``-5-shot`` under a target budget): every cell of a run writes its own file."""
     sources = "+".join(s.train.corpus for s in task.sources)
-    name = f"{sources}-to-{task.target.train.corpus}-{task.modality}-seed{task.seed}.pt"
-    return re.sub(r"[^A-Za-z0-9+._-]", "_", name)
+    name = f"{sources}-to-{task.target.train.corpus}-{task.modality}-seed{task.seed}-fold{task.fold}"
+    if task.budget != "100%":
+        name += "-" + task.budget.replace("%", "pct")
+    return re.sub(r"[^A-Za-z0-9+._-]", "_", name + ".pt")
 
 
 class PathNetMethod(Method):
@@ -108,13 +151,16 @@ class PathNetMethod(Method):
         "path frozen before the next task (batched population on emokit's kernels)"
     )
     compare_with = ("source-only", "target-only", "finetune")
+    options = PATHNET_OPTIONS
 
     def __init__(self) -> None:
         self._info: dict[str, Any] = {}
+        # the source stages of one repeat are the same for every target fold and budget: evolve once
+        self.sources_cache = SourceStageCache()
 
     def run(self, task: TransferTask) -> np.ndarray:
         self._info = {}  # never report a previous cell's facts
-        arch_options, search_options, files = pathnet_options(task.options)
+        arch_options, search_options, files = pathnet_settings(self.option_values(task))
         config = SearchConfig(**search_options)
         target_name = task.target.train.corpus
         sources = [
@@ -123,7 +169,7 @@ class PathNetMethod(Method):
             if s.train.corpus != target_name  # within-corpus: the target alone
         ]
         target = _task_data(target_name, task.classes, task.target.train, task.target.val)
-        start_from = PathNet.load(Path(files["load"]).expanduser()) if "load" in files else None
+        start_from = PathNet.load(Path(files["load"]).expanduser()) if files["load"] else None
         arch = Architecture(input_dim=int(task.target.train.X.shape[1]), **arch_options)
 
         def progress(name: str, position: int, count: int, stats: GenerationStats, total: int) -> None:
@@ -137,8 +183,19 @@ class PathNetMethod(Method):
                 paths_per_s=stats.paths_per_s,
             )
 
-        report = transfer(sources, target, arch, config, task.seed, start_from=start_from, progress=progress)
+        report = transfer(
+            sources,
+            target,
+            arch,
+            config,
+            task.seed,
+            start_from=start_from,
+            progress=progress,
+            cache=self.sources_cache,
+        )
         predictions = report.model.predict(target_name, task.target.test.X, backend=config.backend)
+        # the target stage's champion was selected on the target's validation rows
+        task.report_validation(report.stages[target_name].val_uar, on="target validation")
         summary = report.summary()
         self._info = {
             "kernel_backend": kernels.backend(config.backend) if config.engine == "batched" else "serial",
@@ -147,7 +204,7 @@ class PathNetMethod(Method):
             **summary,
             "note": _reuse_note(summary, [t.name for t in report.model.tasks if t.name != target_name]),
         }
-        if "save" in files:
+        if files["save"]:
             folder = Path(files["save"]).expanduser().resolve()
             self._info["saved_to"] = str(report.model.save(folder / model_file_name(task)))
         return predictions
