@@ -283,10 +283,10 @@ def method_options_table(method: Any) -> Table | str:
     table.add_column("default")
     table.add_column("help")
     for option in options:
-        default = option.default
-        if isinstance(default, tuple):
-            default = ",".join(str(v) for v in default)
-        table.add_row(option.name, option.type_name, "-" if default is None else str(default), option.help)
+        kind = (
+            option.type_name if option.expects is None and not option.choices else option.describe_expected()
+        )
+        table.add_row(option.name, kind, option.shown_default, option.help)
     return table
 
 

@@ -78,6 +78,7 @@ HIDDEN = MethodOption(
     (256, 128),
     "hidden-layer widths of the MLP",
     expects="widths joined by 'x', e.g. 256x128",
+    default_text="256x128",
 )
 DROPOUT = MethodOption("dropout", float, 0.3, "dropout after each hidden layer of the MLP")
 MLP_OPTIONS = (EPOCHS, LR, HIDDEN, DROPOUT)

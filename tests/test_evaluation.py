@@ -480,3 +480,10 @@ def test_simulated_corpora_are_labelled_and_a_real_loader_on_a_generated_folder_
     assert simulated.simulation["scale"] == 0.05
     summary = runner.corpus_summary()
     assert summary["savee"]["simulated"] and summary["sim-savee"]["simulated"]
+
+
+def test_list_shows_each_methods_options(capsys) -> None:
+    assert cli.main(["list", "methods"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("pathnet options", "population", "target-only options", "256x128", "svm_c", "0.1,1,10"):
+        assert expected in out, expected

@@ -55,6 +55,8 @@ class MethodOption:
         expects: what a good value looks like, for error messages of custom ``type`` functions
             (e.g. ``"widths joined by 'x', e.g. 256x128"``).
         nullable: whether ``none`` (or ``off``) on the command line means ``None``.
+        default_text: how the default is written on the command line, when ``str(default)`` is
+            not that (e.g. ``256x128`` for the widths ``(256, 128)``).
     """
 
     name: str
@@ -64,6 +66,18 @@ class MethodOption:
     choices: tuple[Any, ...] | None = None
     expects: str | None = None
     nullable: bool = False
+    default_text: str | None = None
+
+    @property
+    def shown_default(self) -> str:
+        """The default as a user would type it (``-`` when there is none)."""
+        if self.default_text is not None:
+            return self.default_text
+        if self.default is None:
+            return "-"
+        if isinstance(self.default, (tuple, list)):
+            return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in self.default)
+        return str(self.default)
 
     @property
     def type_name(self) -> str:

@@ -716,6 +716,7 @@ class BenchRunner:
                 "val": int(val_mask.sum()) if uses_labels else 0,
                 "unlabelled_train": int((~train_mask).sum()) if uses_labels else len(train_mask),
             },
+            "target_access": _target_access(uses_labels, train_mask, val_mask, scheme),
             "normalisation": {"scheme": scheme, "target_data_used": TARGET_DATA_USED[scheme]},
             "options": _jsonable(options),
             "method_info": info,
@@ -750,6 +751,19 @@ class BenchRunner:
                 ],
             }
         return out
+
+
+def _target_access(uses_labels: bool, train_mask: np.ndarray, val_mask: np.ndarray, scheme: str) -> str:
+    """What of the target the cell's method could see, in words (recorded per cell)."""
+    if not uses_labels:
+        seen = "no target label; features of the target's training, validation and test rows"
+    else:
+        seen = (
+            f"labels of {int(train_mask.sum())} budgeted training rows and {int(val_mask.sum())} "
+            f"validation rows; features only of {int((~train_mask).sum())} other training rows "
+            "and of the test rows"
+        )
+    return f"{seen}; normalisation ({scheme}): {TARGET_DATA_USED[scheme]}"
 
 
 def _rows(split: SplitData, mask: np.ndarray) -> SplitData:

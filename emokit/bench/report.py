@@ -142,7 +142,8 @@ def summary_table(
 ) -> Table:
     """The result table: per experiment and target budget, its methods with UAR as mean ± std and
     95 % CI over the cells (folds × repeats, %), the difference to the reference with significance
-    marks and its Holm-corrected p, macro-F1 (or, with ``show_val``, the validation UAR) and time.
+    marks and its Holm-corrected p, and the time (or, with ``show_val``, the validation UAR). WA and
+    macro-F1 are in the result file.
 
     The experiment's modality, features, classes and chance level sit under its name, so the table
     stays readable in an 80-column terminal.
@@ -152,8 +153,7 @@ def summary_table(
         title = f"{title}: mean ± std over {counts.pop()} cells (folds × repeats)"
     table = Table(
         title=title,
-        caption=("UAR, CI, val in %" if show_val else "UAR, CI, F1 in %")
-        + "; s: seconds"
+        caption=("UAR, CI, val in %" if show_val else "UAR, CI in %; s: seconds")
         + (
             f"; vs ref: UAR difference to {reference} on matched cells, p Holm-corrected" if reference else ""
         ),
@@ -172,9 +172,8 @@ def summary_table(
         table.add_column("p", justify="right", no_wrap=True)
     if show_val:
         table.add_column("val", justify="right", no_wrap=True)
-    if not show_val:  # 80 columns: the validation score takes macro-F1's place (the JSON has both)
-        table.add_column("F1", justify="right", no_wrap=True)
-    table.add_column("s", justify="right", no_wrap=True)
+    if not show_val:  # 80 columns: the validation score takes the time's place
+        table.add_column("s", justify="right", no_wrap=True)
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in summary:
         groups.setdefault((row["experiment"], row["modality"], row["features"]), []).append(row)
@@ -196,8 +195,7 @@ def summary_table(
                 val = row.get("val_uar")
                 values.append(f"{100 * val['mean']:.1f}" if val else "-")
             if not show_val:
-                values.append(f"{100 * row['macro_f1']['mean']:.1f}")
-            values.append(f"{row['time_s']:.0f}")
+                values.append(f"{row['time_s']:.0f}")
             next_budget = rows[position + 1]["budget"]["label"] if position + 1 < len(rows) else None
             table.add_row(*values, end_section=position == len(rows) - 1 or next_budget != budget)
     return table

@@ -1,7 +1,7 @@
 """The summary of a run: one row per (experiment, budget, method), and each method against a reference.
 
 Per row: UAR, WA and macro-F1 as mean ± std with a 95 % t confidence interval over the row's cells
-(folds × repeats), per-class recall over the pooled test predictions, the chance level 1/C, the
+(folds × repeats; clipped to [0, 1], the range of the scores), per-class recall over the pooled test predictions, the chance level 1/C, the
 validation score the method selected on, and the time.
 
 Each method is compared with the reference method (``--reference``, default ``target-only``) on
@@ -100,7 +100,10 @@ def _row(group: list[dict[str, Any]]) -> dict[str, Any]:
         row[metric] = {
             "mean": _round(interval.mean),
             "std": _round(interval.std),
-            "ci95": None if interval.low is None else [_round(interval.low), _round(interval.high)],
+            # a t interval can reach past what a score can be: clipped to [0, 1]
+            "ci95": None
+            if interval.low is None
+            else [_round(max(0.0, interval.low)), _round(min(1.0, interval.high))],
             "n": interval.n,
         }
     confusion = np.sum([np.asarray(c["scores"]["confusion"]) for c in group], axis=0)
