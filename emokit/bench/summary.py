@@ -1,8 +1,8 @@
 """The summary of a run: one row per (experiment, budget, method), and each method against a reference.
 
 Per row: UAR, WA and macro-F1 as mean ± std with a 95 % t confidence interval over the row's cells
-(folds × repeats; clipped to [0, 1], the range of the scores), per-class recall over the pooled test predictions, the chance level 1/C, the
-validation score the method selected on, and the time.
+(folds × repeats; clipped to [0, 1], the range of the scores), per-class recall over the pooled
+test predictions, the chance level 1/C, the validation score the method selected on, and the time.
 
 Each method is compared with the reference method (``--reference``, default ``target-only``) on
 matched cells, the same (fold, repeat) of the same experiment and budget, so both saw the same
