@@ -131,6 +131,19 @@ class MethodOption:
         }
 
 
+def positive_numbers(value: str | float | tuple[float, ...]) -> tuple[float, ...]:
+    """An option parser: ``"0.1,1,10"`` (or one number, or a sequence) as a tuple of positive floats."""
+    if isinstance(value, str):
+        numbers = tuple(float(v) for v in value.split(",") if v.strip())
+    elif isinstance(value, (int, float)):
+        numbers = (float(value),)
+    else:
+        numbers = tuple(float(v) for v in value)
+    if not numbers or any(not v > 0 for v in numbers):
+        raise ValueError(value)
+    return numbers
+
+
 def declared(method: Any) -> tuple[MethodOption, ...] | None:
     """The options ``method`` declares, or ``None`` for a method that declares none (older plugins)."""
     options = getattr(method, "options", None)

@@ -204,6 +204,25 @@ def target_fold_rows(
     return FoldRows(fold, train, val, test)
 
 
+@dataclass
+class FoldPlan:
+    """What every cell of one (experiment, fold, repeat) shares."""
+
+    exp: Experiment
+    fold: Fold
+    repeat: int
+    seed: int
+    task: TransferTask  # all labelled rows, features as extracted
+    train_masks: dict[str, np.ndarray]  # per budget label, over task.target.train
+    val_masks: dict[str, np.ndarray]  # per budget label, over task.target.val
+    splits_used: dict[str, Any]
+
+    @property
+    def test(self) -> SplitData:
+        assert self.task.target.test is not None
+        return self.task.target.test
+
+
 def _fold_description(fold: Fold) -> str:
     speakers = ", ".join(fold.test[:6]) + (" ..." if len(fold.test) > 6 else "")
     return f"test speaker{'s' if len(fold.test) > 1 else ''} {speakers}"
@@ -502,130 +521,151 @@ class BenchRunner:
         results: ResultFile,
         should_skip: Callable[[dict[str, Any]], bool] | None,
     ) -> None:
+        plan = self._fold_plan(exp, classes, target, rows, sources, source_splits, repeat, seed)
+        views = {"none": plan.task}
+        budget_free: dict[str, tuple[dict[str, Any], np.ndarray]] = {}  # methods that use no target label
+        for budget in self.config.budgets:
+            base_key = {
+                **exp.to_dict(),
+                "budget": budget.to_dict(),
+                "fold": plan.fold.index,
+                "repeat": repeat,
+            }
+            majority_key = {**base_key, "method": MAJORITY}
+            if should_skip is None or not should_skip(majority_key):
+                counts = np.bincount(
+                    plan.task.target.train.y[plan.train_masks[budget.label]], minlength=len(classes)
+                )
+                majority = int(np.argmax(counts))
+                predictions = np.full(len(plan.test), majority, dtype=np.int64)
+                note = {"note": f"predicts {classes[majority]} (most frequent labelled class)"}
+                cell = self._cell(plan, majority_key, budget, predictions, 0.0, scheme="none", info=note)
+                self._record(results, plan, cell, predictions)
+            for method_name in self.config.methods:
+                key = {**base_key, "method": method_name}
+                if should_skip is not None and should_skip(key):
+                    continue
+                if method_name in budget_free:
+                    # the method sees no target label: every budget gives the same cell
+                    earlier, earlier_predictions = budget_free[method_name]
+                    cell = {**earlier, **key, "same_as_budget": earlier["budget"]["label"], "time_s": 0.0}
+                    self._record(results, plan, cell, earlier_predictions)
+                    continue
+                method = self.registry.method(method_name)
+                scheme = "none" if method.raw_features else self.config.norm
+                if scheme not in views:
+                    views[scheme] = normalise_task(plan.task, scheme)
+                cell, predictions = self._run_method(plan, method, views[scheme], budget, key, scheme)
+                self._record(results, plan, cell, predictions)
+                if not method.uses_target_labels and not exp.within_corpus:
+                    budget_free[method_name] = (cell, predictions)
+
+    def _fold_plan(
+        self,
+        exp: Experiment,
+        classes: list[str],
+        target: CorpusFeatures,
+        rows: FoldRows,
+        sources: list[CorpusSplits],
+        source_splits: dict[str, Any],
+        repeat: int,
+        seed: int,
+    ) -> FoldPlan:
+        """One fold's splits, budget masks and un-normalised task (every budget is cut from it)."""
         fold = rows.fold
         budget_seed = derived_seed(self.config.fold_seed, repeat, fold.index, exp.target, "budget")
-        train = target.subset(rows.train, classes, "train")
-        val = target.subset(rows.val, classes, "val")
-        test = target.subset(rows.test, classes, "test")
         train_masks = budget_masks(target.labels[rows.train], self.config.budgets, seed=budget_seed)
         val_masks = budget_masks(
             target.labels[rows.val], self.config.budgets, seed=budget_seed + 1, at_least_one=True
         )
-        # normalised once per fold over all training rows (labelled or not), then cut by budget
-        full = TransferTask(
+        task = TransferTask(
             classes=classes,
             sources=sources,
-            target=CorpusSplits(train=train, val=val, test=test),
+            target=CorpusSplits(
+                train=target.subset(rows.train, classes, "train"),
+                val=target.subset(rows.val, classes, "val"),
+                test=target.subset(rows.test, classes, "test"),
+            ),
             modality=exp.modality,
             seed=seed,
             feature_layout=self.registry.feature(exp.features).layout(),
             fold=fold.index,
             repeat=repeat,
         )
-        views = {"none": full}
+        val_from = "validation speakers" if fold.split.val else "20% of the training speakers' utterances"
         splits_used = {
             exp.target: {
                 "train": list(fold.split.train),
                 "val": list(fold.split.val),
                 "test": list(fold.test),
-                "val_from": "validation speakers"
-                if fold.split.val
-                else "20% of the training speakers' utterances",
+                "val_from": val_from,
             },
             **source_splits,
         }
-        source_only_cells: dict[str, dict[str, Any]] = {}
-        for budget in self.config.budgets:
-            base_key = {
-                **exp.to_dict(),
-                "budget": budget.to_dict(),
-                "fold": fold.index,
-                "repeat": repeat,
-            }
-            labelled_train = train_masks[budget.label]
-            majority_key = {**base_key, "method": MAJORITY}
-            if should_skip is None or not should_skip(majority_key):
-                counts = np.bincount(train.y[labelled_train], minlength=len(classes))
-                majority = int(np.argmax(counts))
-                predictions = np.full(len(test), majority, dtype=np.int64)
-                cell = self._cell(
-                    majority_key,
-                    exp,
-                    classes,
-                    fold,
-                    seed,
-                    test,
-                    predictions,
-                    0.0,
-                    splits_used,
-                    budget,
-                    labelled_train,
-                    val_masks[budget.label],
-                    "none",
-                    {"note": f"predicts {classes[majority]} (most frequent labelled class)"},
-                    None,
-                    {},
-                )
-                results.add_cell(cell, self._predictions(cell, test, predictions, classes))
-                self.reporter.cell_finished(cell)
-            for method_name in self.config.methods:
-                key = {**base_key, "method": method_name}
-                if should_skip is not None and should_skip(key):
-                    continue
-                method = self.registry.method(method_name)
-                scheme = "none" if method.raw_features else self.config.norm
-                if scheme not in views:
-                    views[scheme] = normalise_task(full, scheme)
-                view = views[scheme]
-                if method_name in source_only_cells:
-                    # the method sees no target label: every budget gives the same cell
-                    earlier, earlier_predictions = source_only_cells[method_name]
-                    cell = {**earlier, **key, "same_as_budget": earlier["budget"]["label"], "time_s": 0.0}
-                    results.add_cell(cell, self._predictions(cell, test, earlier_predictions, classes))
-                    self.reporter.cell_finished(cell)
-                    continue
-                task = self._task_for(
-                    method, view, budget, train_masks[budget.label], val_masks[budget.label], exp, scheme
-                )
-                task.progress = functools.partial(self.reporter.method_progress, method_name)
-                self.reporter.cell_started(exp, seed, method_name)
-                started = time.perf_counter()
-                try:
-                    predictions = np.asarray(method.run(task))
-                except LabelsWithheldError as exc:
-                    raise MethodContractError(
-                        f"method {method_name!r} read labels it may not see in the cell {exp.label}, "
-                        f"budget {budget.label}, fold {fold.index + 1}, repeat {repeat}: {exc}"
-                    ) from exc
-                elapsed = time.perf_counter() - started
-                if predictions.shape != (len(test),):
-                    raise MethodContractError(
-                        f"method {method_name!r} returned predictions of shape {predictions.shape}; "
-                        f"expected ({len(test)},) (one per target test row)"
-                    )
-                cell = self._cell(
-                    key,
-                    exp,
-                    classes,
-                    fold,
-                    seed,
-                    test,
-                    predictions,
-                    elapsed,
-                    splits_used,
-                    budget,
-                    train_masks[budget.label],
-                    val_masks[budget.label],
-                    scheme,
-                    method.info(),
-                    task.validation,
-                    self.method_options.get(method_name, {}),
-                    uses_labels=method.uses_target_labels,
-                )
-                results.add_cell(cell, self._predictions(cell, test, predictions, classes))
-                if not method.uses_target_labels and not exp.within_corpus:
-                    source_only_cells[method_name] = (cell, predictions)
-                self.reporter.cell_finished(cell)
+        return FoldPlan(exp, fold, repeat, seed, task, train_masks, val_masks, splits_used)
+
+    def _run_method(
+        self,
+        plan: FoldPlan,
+        method: Any,
+        view: TransferTask,
+        budget: Budget,
+        key: dict[str, Any],
+        scheme: str,
+    ) -> tuple[dict[str, Any], np.ndarray]:
+        """Run one method on one budget of a fold; the cell it gives and its predictions."""
+        task = self._task_for(
+            method,
+            view,
+            budget,
+            plan.train_masks[budget.label],
+            plan.val_masks[budget.label],
+            plan.exp,
+            scheme,
+        )
+        task.progress = functools.partial(self.reporter.method_progress, method.name)
+        self.reporter.cell_started(plan.exp, plan.seed, method.name)
+        started = time.perf_counter()
+        where = f"{plan.exp.label}, budget {budget.label}, fold {plan.fold.index + 1}, repeat {plan.repeat}"
+        try:
+            predictions = np.asarray(method.run(task))
+        except LabelsWithheldError as exc:
+            raise MethodContractError(
+                f"method {method.name!r} read labels it may not see in the cell {where}: {exc}"
+            ) from exc
+        elapsed = time.perf_counter() - started
+        if predictions.shape != (len(plan.test),):
+            raise MethodContractError(
+                f"method {method.name!r} returned predictions of shape {predictions.shape} in the cell "
+                f"{where}; expected ({len(plan.test)},) (one per target test row)"
+            )
+        cell = self._cell(
+            plan,
+            key,
+            budget,
+            predictions,
+            elapsed,
+            scheme=scheme,
+            info=method.info(),
+            validation=task.validation,
+            options=self.method_options.get(method.name, {}),
+            uses_labels=method.uses_target_labels,
+        )
+        return cell, predictions
+
+    def _record(
+        self, results: ResultFile, plan: FoldPlan, cell: dict[str, Any], predictions: np.ndarray
+    ) -> None:
+        classes = plan.task.classes
+        results.add_cell(
+            cell,
+            {
+                "ids": [str(i) for i in plan.test.ids],
+                "true": [classes[i] for i in plan.test.y],
+                "pred": [classes[int(i)] for i in predictions],
+            },
+        )
+        self.reporter.cell_finished(cell)
 
     def _task_for(
         self,
@@ -671,46 +711,42 @@ class BenchRunner:
 
     def _cell(
         self,
+        plan: FoldPlan,
         key: dict[str, Any],
-        exp: Experiment,
-        classes: list[str],
-        fold: Fold,
-        seed: int,
-        test: SplitData,
+        budget: Budget,
         predictions: np.ndarray,
         elapsed: float,
-        splits_used: dict[str, Any],
-        budget: Budget,
-        train_mask: np.ndarray,
-        val_mask: np.ndarray,
+        *,
         scheme: str,
         info: dict[str, Any],
-        validation: dict[str, Any] | None,
-        options: dict[str, Any],
+        validation: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
         uses_labels: bool = True,
     ) -> dict[str, Any]:
-        scores = score(test.y, predictions, len(classes))
+        classes = plan.task.classes
+        scores = score(plan.test.y, predictions, len(classes))
         confusion = np.asarray(scores.confusion)
         totals = confusion.sum(axis=1)
         recall = {
             c: (float(confusion[i, i] / totals[i]) if totals[i] else None) for i, c in enumerate(classes)
         }
+        train_mask, val_mask = plan.train_masks[budget.label], plan.val_masks[budget.label]
         return {
             **key,
-            "experiment": exp.label,
-            "within_corpus": exp.within_corpus,
+            "experiment": plan.exp.label,
+            "within_corpus": plan.exp.within_corpus,
             "status": "ok",
-            "seed": seed,
+            "seed": plan.seed,
             "fold_seed": self.config.fold_seed,
-            "folds": fold.count,
-            "test_speakers": list(fold.test),
+            "folds": plan.fold.count,
+            "test_speakers": list(plan.fold.test),
             "classes": classes,
             "scores": scores.to_dict(),
             "per_class_recall": recall,
             "validation": validation,
             "time_s": round(elapsed, 3),
-            "splits": splits_used,
-            "val_from_training_rows": fold.val_from_training_rows,
+            "splits": plan.splits_used,
+            "val_from_training_rows": plan.fold.val_from_training_rows,
             "labelled_target": {
                 "train": int(train_mask.sum()) if uses_labels else 0,
                 "val": int(val_mask.sum()) if uses_labels else 0,
@@ -718,18 +754,8 @@ class BenchRunner:
             },
             "target_access": _target_access(uses_labels, train_mask, val_mask, scheme),
             "normalisation": {"scheme": scheme, "target_data_used": TARGET_DATA_USED[scheme]},
-            "options": _jsonable(options),
+            "options": _jsonable(options or {}),
             "method_info": info,
-        }
-
-    @staticmethod
-    def _predictions(
-        cell: dict[str, Any], test: SplitData, predictions: np.ndarray, classes: list[str]
-    ) -> dict[str, Any]:
-        return {
-            "ids": [str(i) for i in test.ids],
-            "true": [classes[i] for i in test.y],
-            "pred": [classes[int(i)] for i in predictions],
         }
 
     def corpus_summary(self) -> dict[str, Any]:

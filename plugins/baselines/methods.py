@@ -30,6 +30,7 @@ from sklearn.svm import SVC
 from torch import nn
 
 from emokit.bench import Method, MethodOption, TransferTask
+from emokit.bench.options import positive_numbers
 from emokit.bench.task import SplitData
 from emokit.training import (
     MLP_OPTIONS,
@@ -40,20 +41,6 @@ from emokit.training import (
     train_classifier,
     uar,
 )
-
-
-def positive_numbers(value: str | float | tuple[float, ...]) -> tuple[float, ...]:
-    """``"0.1,1,10"`` (or one number, or a sequence) as a tuple of positive floats."""
-    if isinstance(value, str):
-        numbers = tuple(float(v) for v in value.split(",") if v.strip())
-    elif isinstance(value, (int, float)):
-        numbers = (float(value),)
-    else:
-        numbers = tuple(float(v) for v in value)
-    if not numbers or any(not v > 0 for v in numbers):
-        raise ValueError(value)
-    return numbers
-
 
 FINETUNE_LR = MethodOption("finetune_lr", float, 3e-4, "learning rate of the fine-tuning stage on the target")
 SVM_C = MethodOption(

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from emokit.bench import Method, MethodOption, OptionError, TransferTask
+from emokit.bench.options import positive_numbers
 from emokit.training import (
     DROPOUT,
     EPOCHS,
@@ -50,19 +51,6 @@ from emokit.training import (
 PREFIX = "cascade."
 #: the learning rates of the stages when ``lr`` is not given: the first stage, then every later one
 DEFAULT_LRS = (1e-3, 3e-4)
-
-
-def positive_numbers(value: str | float | tuple[float, ...]) -> tuple[float, ...]:
-    """``"1e-3,3e-4"`` (or one number, or a sequence) as a tuple of positive floats."""
-    if isinstance(value, str):
-        numbers = tuple(float(v) for v in value.split(",") if v.strip())
-    elif isinstance(value, (int, float)):
-        numbers = (float(value),)
-    else:
-        numbers = tuple(float(v) for v in value)
-    if not numbers or any(not v > 0 for v in numbers):
-        raise ValueError(value)
-    return numbers
 
 
 _PER_STAGE = "positive numbers separated by commas (one for every stage, or one per stage)"
