@@ -487,3 +487,18 @@ def test_list_shows_each_methods_options(capsys) -> None:
     out = capsys.readouterr().out
     for expected in ("pathnet options", "population", "target-only options", "256x128", "svm_c", "0.1,1,10"):
         assert expected in out, expected
+
+
+def test_the_folds_follow_the_fold_seed_not_the_initialisation_seeds(tones: Path, tmp_path: Path) -> None:
+    def folds(out: str, *extra: str) -> dict:
+        args = _args(tones, tmp_path / out, "--method", "nearest-centroid", "--folds", "2", *extra)
+        assert run_bench_command(args, _registry(), Console(width=200)) == 0
+        cells = [c for c in _result(tmp_path / out)["cells"] if c["method"] == "nearest-centroid"]
+        return {(c["fold"], c["repeat"]): (c["test_speakers"], c["seed"]) for c in cells}
+
+    a = folds("a", "--seeds", "0,1")
+    b = folds("b", "--seeds", "5,6")
+    c = folds("c", "--seeds", "0,1", "--fold-seed", "3")
+    assert {k: v[0] for k, v in a.items()} == {k: v[0] for k, v in b.items()}  # same speakers tested
+    assert {v[1] for v in a.values()} == {0, 1} and {v[1] for v in b.values()} == {5, 6}
+    assert {k: v[0] for k, v in a.items()} != {k: v[0] for k, v in c.items()}
