@@ -17,31 +17,38 @@ import functools
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emokit import __version__
+from emokit.bench.cells import (
+    CorpusFeatures,
+    FoldPlan,
+    FoldRows,
+    fold_description,
+    jsonable,
+    rows_of,
+    target_access,
+    target_fold_rows,
+)
+from emokit.bench.config import BenchConfig, Experiment, Reporter
 from emokit.bench.metrics import score
 from emokit.bench.normalisation import TARGET_DATA_USED, check_scheme, normalise_task
 from emokit.bench.options import check_option_keys, method_option_values
 from emokit.bench.results import ResultFile, cell_key  # noqa: F401  (cell_key: re-exported)
-from emokit.bench.task import CorpusSplits, LabelsWithheldError, SplitData, TransferTask
+from emokit.bench.task import CorpusSplits, LabelsWithheldError, TransferTask
 from emokit.data.corpus import MODALITIES, Corpus, LoadProblem, provides, simulation_marker
 from emokit.data.datasets import LoadContext
 from emokit.data.folds import (
-    FULL_BUDGET,
     Budget,
     Fold,
-    FoldScheme,
     budget_masks,
     check_budgets,
     derived_seed,
     speaker_folds,
 )
-from emokit.data.labels import label_index, shared_labels
+from emokit.data.labels import shared_labels
 from emokit.data.splits import split_speakers, validation_rows
 from emokit.features.cache import compute_features
 from emokit.registry import Registry
@@ -54,178 +61,6 @@ MAJORITY = "majority-class"
 
 class MethodContractError(ValueError):
     """A method broke the runner's contract (read withheld labels, returned the wrong shape)."""
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """Sources (in order) transferred into one target, in one modality, with one feature set.
-
-    A source list that is just the target is a within-corpus experiment (the target's own
-    training speakers as the source); the target beside other sources is refused by the runner.
-    """
-
-    sources: tuple[str, ...]
-    target: str
-    modality: str
-    features: str
-
-    @property
-    def within_corpus(self) -> bool:
-        return self.sources == (self.target,)
-
-    @property
-    def label(self) -> str:
-        if self.within_corpus:
-            return f"{self.target} (within-corpus)"
-        return f"{'+'.join(self.sources)} -> {self.target}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sources": list(self.sources),
-            "target": self.target,
-            "modality": self.modality,
-            "features": self.features,
-        }
-
-
-@dataclass
-class BenchConfig:
-    """Everything that determines a bench run (recorded in its result file).
-
-    ``seeds`` are the repeats' initialisation seeds; ``folds`` and ``fold_seed`` choose the test
-    speakers of each cell; ``budgets`` the labelled share of the target's training rows.
-    """
-
-    methods: list[str]
-    experiments: list[Experiment]
-    seeds: list[int]
-    data_root: Path | None = None
-    cache_dir: Path | None = None
-    sim_scale: float = 1.0
-    sim_seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
-    folds: FoldScheme = field(default_factory=lambda: FoldScheme("auto"))
-    fold_seed: int = 0
-    budgets: list[Budget] = field(default_factory=lambda: [FULL_BUDGET])
-    norm: str = "corpus"
-    reference: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "methods": self.methods,
-            "experiments": [e.to_dict() for e in self.experiments],
-            "seeds": self.seeds,
-            "folds": str(self.folds),
-            "fold_seed": self.fold_seed,
-            "budgets": [b.to_dict() for b in self.budgets],
-            "norm": self.norm,
-            "reference": self.reference,
-            "data_root": str(self.data_root) if self.data_root else None,
-            "cache_dir": str(self.cache_dir) if self.cache_dir else None,
-            "sim_scale": self.sim_scale,
-            "sim_seed": self.sim_seed,
-            "options": self.options,
-        }
-
-
-class Reporter:
-    """What the runner tells the user. The CLI's rich reporter overrides these; tests use this one."""
-
-    def info(self, message: str) -> None:
-        """A line of information (shared classes, corpus sizes)."""
-
-    def warn(self, message: str) -> None:
-        """A problem the user should see (skipped files)."""
-
-    def progress(self, description: str, done: int, total: int) -> None:
-        """Progress of a long step (generation, feature extraction)."""
-
-    def planned(self, total: int, done: int) -> None:
-        """The run holds ``total`` cells, ``done`` of them finished already (a resumed run)."""
-
-    def cell_started(self, experiment: Experiment, seed: int, method: str) -> None:
-        """A cell is about to run (``seed``: its repeat's initialisation seed)."""
-
-    def method_progress(
-        self, method: str, stage: str, done: int, total: int | None, figures: dict[str, Any]
-    ) -> None:
-        """A running method's progress (see :meth:`TransferTask.report_progress`)."""
-
-    def cell_finished(self, cell: dict[str, Any]) -> None:
-        """A cell finished; ``cell`` is what the result file records."""
-
-
-@dataclass
-class CorpusFeatures:
-    """A corpus's usable utterances (one modality) and their feature rows, aligned."""
-
-    corpus: Corpus
-    X: np.ndarray
-    labels: np.ndarray
-    speakers: np.ndarray
-    ids: np.ndarray
-
-    def subset(self, mask: np.ndarray, classes: list[str], part: str) -> SplitData:
-        index = label_index(classes)
-        return SplitData(
-            corpus=self.corpus.name,
-            X=self.X[mask],
-            y=np.array([index[label] for label in self.labels[mask]], dtype=np.int64),
-            speakers=self.speakers[mask],
-            ids=self.ids[mask],
-            part=part,
-        )
-
-
-@dataclass
-class FoldRows:
-    """Row masks of one target fold (over the target's feature rows with the shared classes)."""
-
-    fold: Fold
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-
-def target_fold_rows(
-    labels: np.ndarray, speakers: np.ndarray, keep: np.ndarray, fold: Fold, seed: int
-) -> FoldRows:
-    """Train / validation / test masks of ``fold``; validation rows are carved from the training
-    speakers' utterances (20 % per class, seeded) when the fold has no validation speakers."""
-    train = keep & np.isin(speakers, list(fold.split.train))
-    test = keep & np.isin(speakers, list(fold.split.test))
-    if fold.split.val:
-        val = keep & np.isin(speakers, list(fold.split.val))
-    else:
-        val = np.zeros(len(labels), dtype=bool)
-        rows = np.flatnonzero(train)
-        val[rows[validation_rows(labels[rows], seed=seed)]] = True
-        train = train & ~val
-    return FoldRows(fold, train, val, test)
-
-
-@dataclass
-class FoldPlan:
-    """What every cell of one (experiment, fold, repeat) shares."""
-
-    exp: Experiment
-    fold: Fold
-    repeat: int
-    seed: int
-    task: TransferTask  # all labelled rows, features as extracted
-    train_masks: dict[str, np.ndarray]  # per budget label, over task.target.train
-    val_masks: dict[str, np.ndarray]  # per budget label, over task.target.val
-    splits_used: dict[str, Any]
-
-    @property
-    def test(self) -> SplitData:
-        assert self.task.target.test is not None
-        return self.task.target.test
-
-
-def _fold_description(fold: Fold) -> str:
-    speakers = ", ".join(fold.test[:6]) + (" ..." if len(fold.test) > 6 else "")
-    return f"test speaker{'s' if len(fold.test) > 1 else ''} {speakers}"
 
 
 class BenchRunner:
@@ -411,7 +246,7 @@ class BenchRunner:
                         self.config.budgets,
                         classes,
                         corpus=exp.target,
-                        fold=_fold_description(fold),
+                        fold=fold_description(fold),
                     )
                 total += len(folds) * len(self.config.budgets) * (len(self.config.methods) + 1)
         return total
@@ -428,7 +263,7 @@ class BenchRunner:
             "emokit_version": __version__,
             "methods": list(config.methods),
             "experiments": [e.to_dict() for e in config.experiments],
-            "options": {name: _jsonable(values) for name, values in self.method_options.items()},
+            "options": {name: jsonable(values) for name, values in self.method_options.items()},
             "raw_options": dict(config.options),
             "norm": config.norm,
             "folds": str(config.folds),
@@ -502,7 +337,7 @@ class BenchRunner:
                         self.config.budgets,
                         classes,
                         corpus=exp.target,
-                        fold=_fold_description(fold),
+                        fold=fold_description(fold),
                     )
                     self._run_fold(
                         exp, classes, target, rows, sources, source_splits, repeat, seed, results, should_skip
@@ -680,7 +515,7 @@ class BenchRunner:
         """The task one method gets at one budget: labels withheld where the method may not see them."""
         t = view.target
         test = t.test.without_labels("the runner scores the test split") if t.test is not None else None
-        labelled = CorpusSplits(_rows(t.train, train_mask), _rows(t.val, val_mask))
+        labelled = CorpusSplits(rows_of(t.train, train_mask), rows_of(t.val, val_mask))
         if not method.uses_target_labels:
             why = f"{method.name} declares that it uses no target labels"
             target = CorpusSplits(t.train.without_labels(why), t.val.without_labels(why), test)
@@ -688,7 +523,7 @@ class BenchRunner:
         else:
             target = CorpusSplits(labelled.train, labelled.val, test)
             unlabelled = (
-                _rows(t.train, ~train_mask).without_labels(f"outside the target budget {budget.label}")
+                rows_of(t.train, ~train_mask).without_labels(f"outside the target budget {budget.label}")
                 if (~train_mask).any()
                 else None
             )
@@ -752,9 +587,9 @@ class BenchRunner:
                 "val": int(val_mask.sum()) if uses_labels else 0,
                 "unlabelled_train": int((~train_mask).sum()) if uses_labels else len(train_mask),
             },
-            "target_access": _target_access(uses_labels, train_mask, val_mask, scheme),
+            "target_access": target_access(uses_labels, train_mask, val_mask, scheme),
             "normalisation": {"scheme": scheme, "target_data_used": TARGET_DATA_USED[scheme]},
-            "options": _jsonable(options or {}),
+            "options": jsonable(options or {}),
             "method_info": info,
         }
 
@@ -777,34 +612,3 @@ class BenchRunner:
                 ],
             }
         return out
-
-
-def _target_access(uses_labels: bool, train_mask: np.ndarray, val_mask: np.ndarray, scheme: str) -> str:
-    """What of the target the cell's method could see, in words (recorded per cell)."""
-    if not uses_labels:
-        seen = "no target label; features of the target's training, validation and test rows"
-    else:
-        seen = (
-            f"labels of {int(train_mask.sum())} budgeted training rows and {int(val_mask.sum())} "
-            f"validation rows; features only of {int((~train_mask).sum())} other training rows "
-            "and of the test rows"
-        )
-    return f"{seen}; normalisation ({scheme}): {TARGET_DATA_USED[scheme]}"
-
-
-def _rows(split: SplitData, mask: np.ndarray) -> SplitData:
-    out = SplitData(
-        split.corpus, split.X[mask], split.y[mask], split.speakers[mask], split.ids[mask], part=split.part
-    )
-    return out
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for name, value in values.items():
-        if isinstance(value, tuple):
-            value = list(value)
-        elif not isinstance(value, (str, int, float, bool, list, dict, type(None))):
-            value = str(value)
-        out[name] = value
-    return out

@@ -1,0 +1,109 @@
+"""What a bench run is: its experiments and settings (:class:`BenchConfig`), and what it tells the
+user while it runs (:class:`Reporter`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emokit.data.folds import FULL_BUDGET, Budget, FoldScheme
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Sources (in order) transferred into one target, in one modality, with one feature set.
+
+    A source list that is just the target is a within-corpus experiment (the target's own
+    training speakers as the source); the target beside other sources is refused by the runner.
+    """
+
+    sources: tuple[str, ...]
+    target: str
+    modality: str
+    features: str
+
+    @property
+    def within_corpus(self) -> bool:
+        return self.sources == (self.target,)
+
+    @property
+    def label(self) -> str:
+        if self.within_corpus:
+            return f"{self.target} (within-corpus)"
+        return f"{'+'.join(self.sources)} -> {self.target}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sources": list(self.sources),
+            "target": self.target,
+            "modality": self.modality,
+            "features": self.features,
+        }
+
+
+@dataclass
+class BenchConfig:
+    """Everything that determines a bench run (recorded in its result file).
+
+    ``seeds`` are the repeats' initialisation seeds; ``folds`` and ``fold_seed`` choose the test
+    speakers of each cell; ``budgets`` the labelled share of the target's training rows.
+    """
+
+    methods: list[str]
+    experiments: list[Experiment]
+    seeds: list[int]
+    data_root: Path | None = None
+    cache_dir: Path | None = None
+    sim_scale: float = 1.0
+    sim_seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    folds: FoldScheme = field(default_factory=lambda: FoldScheme("auto"))
+    fold_seed: int = 0
+    budgets: list[Budget] = field(default_factory=lambda: [FULL_BUDGET])
+    norm: str = "corpus"
+    reference: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "methods": self.methods,
+            "experiments": [e.to_dict() for e in self.experiments],
+            "seeds": self.seeds,
+            "folds": str(self.folds),
+            "fold_seed": self.fold_seed,
+            "budgets": [b.to_dict() for b in self.budgets],
+            "norm": self.norm,
+            "reference": self.reference,
+            "data_root": str(self.data_root) if self.data_root else None,
+            "cache_dir": str(self.cache_dir) if self.cache_dir else None,
+            "sim_scale": self.sim_scale,
+            "sim_seed": self.sim_seed,
+            "options": self.options,
+        }
+
+
+class Reporter:
+    """What the runner tells the user. The CLI's rich reporter overrides these; tests use this one."""
+
+    def info(self, message: str) -> None:
+        """A line of information (shared classes, corpus sizes)."""
+
+    def warn(self, message: str) -> None:
+        """A problem the user should see (skipped files)."""
+
+    def progress(self, description: str, done: int, total: int) -> None:
+        """Progress of a long step (generation, feature extraction)."""
+
+    def planned(self, total: int, done: int) -> None:
+        """The run holds ``total`` cells, ``done`` of them finished already (a resumed run)."""
+
+    def cell_started(self, experiment: Experiment, seed: int, method: str) -> None:
+        """A cell is about to run (``seed``: its repeat's initialisation seed)."""
+
+    def method_progress(
+        self, method: str, stage: str, done: int, total: int | None, figures: dict[str, Any]
+    ) -> None:
+        """A running method's progress (see :meth:`TransferTask.report_progress`)."""
+
+    def cell_finished(self, cell: dict[str, Any]) -> None:
+        """A cell finished; ``cell`` is what the result file records."""
