@@ -339,24 +339,14 @@ class BenchRunner:
                         corpus=exp.target,
                         fold=fold_description(fold),
                     )
-                    self._run_fold(
-                        exp, classes, target, rows, sources, source_splits, repeat, seed, results, should_skip
-                    )
+                    plan = self._fold_plan(exp, classes, target, rows, sources, source_splits, repeat, seed)
+                    self._run_fold(plan, results, should_skip)
 
     def _run_fold(
-        self,
-        exp: Experiment,
-        classes: list[str],
-        target: CorpusFeatures,
-        rows: FoldRows,
-        sources: list[CorpusSplits],
-        source_splits: dict[str, Any],
-        repeat: int,
-        seed: int,
-        results: ResultFile,
-        should_skip: Callable[[dict[str, Any]], bool] | None,
+        self, plan: FoldPlan, results: ResultFile, should_skip: Callable[[dict[str, Any]], bool] | None
     ) -> None:
-        plan = self._fold_plan(exp, classes, target, rows, sources, source_splits, repeat, seed)
+        """Every cell of one (experiment, fold, repeat): each budget, the majority row, each method."""
+        exp, classes, repeat = plan.exp, plan.task.classes, plan.repeat
         views = {"none": plan.task}
         budget_free: dict[str, tuple[dict[str, Any], np.ndarray]] = {}  # methods that use no target label
         for budget in self.config.budgets:
