@@ -14,7 +14,7 @@ from emokit.bench.task import SplitData, TransferTask
 from emokit.data.corpus import Corpus
 from emokit.data.folds import Fold
 from emokit.data.labels import label_index
-from emokit.data.splits import validation_rows
+from emokit.data.splits import SpeakerSplit, validation_rows
 
 
 @dataclass
@@ -49,21 +49,34 @@ class FoldRows:
     test: np.ndarray
 
 
-def target_fold_rows(
-    labels: np.ndarray, speakers: np.ndarray, keep: np.ndarray, fold: Fold, seed: int
-) -> FoldRows:
-    """Train / validation / test masks of ``fold``; validation rows are carved from the training
-    speakers' utterances (20 % per class, seeded) when the fold has no validation speakers."""
-    train = keep & np.isin(speakers, list(fold.split.train))
-    test = keep & np.isin(speakers, list(fold.split.test))
-    if fold.split.val:
-        val = keep & np.isin(speakers, list(fold.split.val))
+def split_masks(
+    labels: np.ndarray, speakers: np.ndarray, keep: np.ndarray, split: SpeakerSplit, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train / validation / test row masks of a speaker split (over the rows where ``keep``);
+    validation rows are carved from the training speakers' utterances (20 % per class, seeded)
+    when the split has no validation speakers."""
+    train = keep & np.isin(speakers, list(split.train))
+    test = keep & np.isin(speakers, list(split.test))
+    if split.val:
+        val = keep & np.isin(speakers, list(split.val))
     else:
         val = np.zeros(len(labels), dtype=bool)
         rows = np.flatnonzero(train)
         val[rows[validation_rows(labels[rows], seed=seed)]] = True
         train = train & ~val
-    return FoldRows(fold, train, val, test)
+    return train, val, test
+
+
+def val_from(split: SpeakerSplit) -> str:
+    """Where a split's validation rows come from, as the result file says it."""
+    return "validation speakers" if split.val else "20% of the training speakers' utterances"
+
+
+def target_fold_rows(
+    labels: np.ndarray, speakers: np.ndarray, keep: np.ndarray, fold: Fold, seed: int
+) -> FoldRows:
+    """Train / validation / test masks of ``fold`` (see :func:`split_masks`)."""
+    return FoldRows(fold, *split_masks(labels, speakers, keep, fold.split, seed))
 
 
 @dataclass

@@ -29,8 +29,10 @@ from emokit.bench.cells import (
     fold_description,
     jsonable,
     rows_of,
+    split_masks,
     target_access,
     target_fold_rows,
+    val_from,
 )
 from emokit.bench.config import BenchConfig, Experiment, Reporter
 from emokit.bench.metrics import score
@@ -49,7 +51,7 @@ from emokit.data.folds import (
     speaker_folds,
 )
 from emokit.data.labels import shared_labels
-from emokit.data.splits import split_speakers, validation_rows
+from emokit.data.splits import split_speakers
 from emokit.features.cache import compute_features
 from emokit.registry import Registry
 
@@ -217,10 +219,35 @@ class BenchRunner:
             exp, [set(self.features(n, exp.modality, exp.features).labels) for n in names]
         )
 
-    def folds_of(self, exp: Experiment, labels: np.ndarray, speakers: np.ndarray, repeat: int) -> list[Fold]:
-        return speaker_folds(
-            speakers, self.config.folds, fold_seed=self.config.fold_seed, repeat=repeat, corpus=exp.target
+    def checked_folds(
+        self, exp: Experiment, classes: list[str], labels: np.ndarray, speakers: np.ndarray, repeat: int
+    ) -> list[FoldRows]:
+        """The target's folds of one repeat as row masks (over rows with these ``labels`` and
+        ``speakers``), each checked against every budget.
+
+        Raises:
+            FoldError: folds or budgets the target cannot give, naming the corpus and what would work.
+        """
+        keep = np.isin(labels, classes)
+        folds = speaker_folds(
+            speakers[keep],
+            self.config.folds,
+            fold_seed=self.config.fold_seed,
+            repeat=repeat,
+            corpus=exp.target,
         )
+        checked = []
+        for fold in folds:
+            rows = target_fold_rows(labels, speakers, keep, fold, self._val_seed(exp, repeat, fold))
+            check_budgets(
+                labels[rows.train],
+                self.config.budgets,
+                classes,
+                corpus=exp.target,
+                fold=fold_description(fold),
+            )
+            checked.append(rows)
+        return checked
 
     def check_plan(self) -> int:
         """Check, before any feature is extracted, that every fold and budget is possible; return
@@ -236,18 +263,8 @@ class BenchRunner:
             target = corpora[exp.target]
             labels = np.array([u.label for u in target.utterances])
             speakers = np.array([u.speaker for u in target.utterances])
-            keep = np.isin(labels, classes)
             for repeat in range(len(self.config.seeds)):
-                folds = self.folds_of(exp, labels[keep], speakers[keep], repeat)
-                for fold in folds:
-                    rows = target_fold_rows(labels, speakers, keep, fold, self._val_seed(exp, repeat, fold))
-                    check_budgets(
-                        labels[rows.train],
-                        self.config.budgets,
-                        classes,
-                        corpus=exp.target,
-                        fold=fold_description(fold),
-                    )
+                folds = self.checked_folds(exp, classes, labels, speakers, repeat)
                 total += len(folds) * len(self.config.budgets) * (len(self.config.methods) + 1)
         return total
 
@@ -289,24 +306,11 @@ class BenchRunner:
             keep = np.isin(data.labels, classes)
             seed = derived_seed(self.config.fold_seed, repeat, name, "source split")
             split = split_speakers(data.speakers[keep], seed=seed, with_test=False, corpus=name)
-            train = keep & np.isin(data.speakers, list(split.train))
-            if split.val:
-                val = keep & np.isin(data.speakers, list(split.val))
-            else:
-                val = np.zeros(len(train), dtype=bool)
-                rows = np.flatnonzero(train)
-                val[rows[validation_rows(data.labels[rows], seed=seed)]] = True
-                train &= ~val
+            train, val, _ = split_masks(data.labels, data.speakers, keep, split, seed)
             sources.append(
                 CorpusSplits(train=data.subset(train, classes, "train"), val=data.subset(val, classes, "val"))
             )
-            used[name] = {
-                "train": list(split.train),
-                "val": list(split.val),
-                "val_from": "validation speakers"
-                if split.val
-                else "20% of the training speakers' utterances",
-            }
+            used[name] = {"train": list(split.train), "val": list(split.val), "val_from": val_from(split)}
         return sources, used
 
     def run(self, results: ResultFile, should_skip: Callable[[dict[str, Any]], bool] | None = None) -> None:
@@ -325,20 +329,10 @@ class BenchRunner:
                 f"{', '.join(classes)}" + (f"; left out: {', '.join(dropped)}" if dropped else "")
             )
             target = self.features(exp.target, exp.modality, exp.features)
-            keep = np.isin(target.labels, classes)
             for repeat, seed in enumerate(self.config.seeds):
                 sources, source_splits = self._source_splits(exp, classes, repeat)
-                for fold in self.folds_of(exp, target.labels[keep], target.speakers[keep], repeat):
-                    rows = target_fold_rows(
-                        target.labels, target.speakers, keep, fold, self._val_seed(exp, repeat, fold)
-                    )
-                    check_budgets(
-                        target.labels[rows.train],
-                        self.config.budgets,
-                        classes,
-                        corpus=exp.target,
-                        fold=fold_description(fold),
-                    )
+                # on the feature rows now (a file may have failed): the same folds, checked again
+                for rows in self.checked_folds(exp, classes, target.labels, target.speakers, repeat):
                     plan = self._fold_plan(exp, classes, target, rows, sources, source_splits, repeat, seed)
                     self._run_fold(plan, results, should_skip)
 
@@ -417,13 +411,12 @@ class BenchRunner:
             fold=fold.index,
             repeat=repeat,
         )
-        val_from = "validation speakers" if fold.split.val else "20% of the training speakers' utterances"
         splits_used = {
             exp.target: {
                 "train": list(fold.split.train),
                 "val": list(fold.split.val),
                 "test": list(fold.test),
-                "val_from": val_from,
+                "val_from": val_from(fold.split),
             },
             **source_splits,
         }
