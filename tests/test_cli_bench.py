@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import toy_plugin
 from cli_runner import run_emokit
-from toy_plugin import write_tone_corpora
+from toy_plugin import toy_registry, write_tone_corpora
 
-from emokit import cli, hookimpl
+from emokit import cli
 from emokit.bench import Method
 from emokit.bench.run import run_bench_command
 from emokit.registry import Registry
@@ -41,19 +39,8 @@ class InterruptOnSecondCall(Method):
 
 
 def _registry(method: Method | None = None) -> Registry:
-    """The toy plugin plus ``method``, registered at runtime (no installation needed)."""
-    extra = method or InterruptOnSecondCall()
-
-    @hookimpl
-    def emokit_register_methods():
-        return [extra, *toy_plugin.emokit_register_methods()]
-
-    plugin = SimpleNamespace(
-        emokit_register_datasets=toy_plugin.emokit_register_datasets,
-        emokit_register_features=toy_plugin.emokit_register_features,
-        emokit_register_methods=emokit_register_methods,
-    )
-    return Registry.discover(extra=[("toy", plugin)])
+    """The toy plugin plus ``method`` (default: one that is interrupted on its second call)."""
+    return toy_registry(method or InterruptOnSecondCall())
 
 
 def _args(*argv: str):

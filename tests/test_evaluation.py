@@ -13,16 +13,14 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import toy_plugin
 from cli_runner import run_emokit
 from rich.console import Console
-from toy_plugin import write_tone_corpora
+from toy_plugin import toy_registry, write_tone_corpora
 
-from emokit import cli, hookimpl
+from emokit import cli
 from emokit.bench import Method, MethodOption
 from emokit.bench.protocol import BenchConfig, BenchRunner, Experiment
 from emokit.bench.results import ResultFile, ResultFileError, load_predictions, load_results
@@ -176,16 +174,7 @@ class Constant(Method):
 
 
 def _registry(*methods: Method) -> Registry:
-    @hookimpl
-    def emokit_register_methods():
-        return [*methods, *toy_plugin.emokit_register_methods()]
-
-    plugin = SimpleNamespace(
-        emokit_register_datasets=toy_plugin.emokit_register_datasets,
-        emokit_register_features=toy_plugin.emokit_register_features,
-        emokit_register_methods=emokit_register_methods,
-    )
-    return Registry.discover(extra=[("toy", plugin)])
+    return toy_registry(*methods)
 
 
 def _args(tones: Path, out: Path, *extra: str):

@@ -109,3 +109,22 @@ def write_tone_corpora(root: Path) -> Path:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     sf.write(path, x.astype("float32"), 8000)
     return root
+
+
+def toy_registry(*methods):
+    """A registry of the built-ins plus this plugin and ``methods``, registered at runtime (no
+    installation needed), for tests."""
+    from types import SimpleNamespace
+
+    from emokit.registry import Registry
+
+    @hookimpl
+    def register_methods():
+        return [*methods, *emokit_register_methods()]
+
+    plugin = SimpleNamespace(
+        emokit_register_datasets=emokit_register_datasets,
+        emokit_register_features=emokit_register_features,
+        emokit_register_methods=register_methods,
+    )
+    return Registry.discover(extra=[("toy", plugin)])
