@@ -38,7 +38,7 @@ from emokit.bench.config import BenchConfig, Experiment, Reporter
 from emokit.bench.metrics import score
 from emokit.bench.normalisation import TARGET_DATA_USED, check_scheme, normalise_task
 from emokit.bench.options import check_option_keys, method_option_values
-from emokit.bench.results import ResultFile, cell_key  # noqa: F401  (cell_key: re-exported)
+from emokit.bench.results import ResultFile
 from emokit.bench.task import CorpusSplits, LabelsWithheldError, TransferTask
 from emokit.data.corpus import MODALITIES, Corpus, LoadProblem, provides, simulation_marker
 from emokit.data.datasets import LoadContext

@@ -255,7 +255,7 @@ class ResultFile:
         if predictions is not None:
             self._append_predictions({"key": _key_json(key), **predictions})
             cell = {**cell, "predictions": self.predictions_path.name}
-        if key in self._keys:  # a failed cell run again: the new one replaces it
+        if key in self._keys:  # the same cell recorded again: the new one replaces it
             self.data["cells"] = [c for c in self.data["cells"] if cell_key(c) != key]
         self.data["cells"].append(cell)
         self._keys.add(key)
