@@ -135,6 +135,10 @@ class TransferTask:
             ``none``).
         fold, repeat, budget: which cell of the run this is (test fold, repeat, target budget label).
         validation: what :meth:`report_validation` recorded.
+        device: the torch device the method trains and predicts on (``"cpu"``, ``"cuda"``,
+            ``"cuda:1"``), chosen by ``emokit bench --device``; the runner has checked that it
+            exists. Move models and tensors there (``torch.device(task.device)``); the arrays in
+            the splits stay NumPy on the host.
     """
 
     classes: list[str]
@@ -151,6 +155,7 @@ class TransferTask:
     repeat: int = 0
     budget: str = "100%"
     validation: dict[str, Any] | None = field(default=None, compare=False)
+    device: str = "cpu"
 
     def report_progress(self, stage: str, done: int, total: int | None = None, **figures: Any) -> None:
         """Tell the live view how a long step is going, e.g.
