@@ -50,6 +50,7 @@ DEFAULT_EXPERIMENTS: list[tuple[tuple[str, ...], str, str]] = [
     (("sim-emodb", "sim-enterface"), "sim-savee", "audio"),
 ]
 
+EXIT_CELLS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -155,7 +156,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="a torchvision-compatible ResNet-34 state dict for methods with ResNet extractors (fdan)",
     )
-    bench.add_argument("--resume", type=Path, help="continue an interrupted run's result file")
+    bench.add_argument(
+        "--jobs",
+        help="cells run at once, each in its own worker process (default: as many as the cores and the "
+        "memory hold; 1 runs every cell in this process)",
+    )
+    bench.add_argument(
+        "--threads",
+        help="torch threads of each cell (default 1 on every machine: a cell's numbers depend on it)",
+    )
+    bench.add_argument("--device", help="auto (the default: the GPU when there is one), cpu, cuda or cuda:N")
+    bench.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local worker processes (default) or Ray tasks (pip install 'emokit[ray]')",
+    )
+    bench.add_argument(
+        "--address",
+        help="with --executor ray: the Ray cluster to run on (HOST:PORT or auto; default: start a local "
+        "Ray instance of --jobs CPUs)",
+    )
+    bench.add_argument(
+        "--resume", type=Path, help="continue an interrupted run's result file (failed cells run again)"
+    )
     bench.add_argument("--confusion", action="store_true", help="also print summed confusion matrices")
     bench.add_argument(
         "--no-baselines",
@@ -324,18 +348,30 @@ def cmd_data(args: argparse.Namespace, registry: Registry, console: Console) -> 
         raise UsageError("emokit data: expected an action, 'prepare' or 'info'")
     provider = registry.dataset(args.name)
     if args.data_command == "prepare":
-        with RichReporter(console, total_cells=0) as reporter:
+        import warnings
+
+        with RichReporter(console, total_cells=0) as reporter, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             reporter.progress_bar.remove_task(reporter._cells)
             started = _dt.datetime.now()
             context = _load_context(args, registry, reporter.progress)
             context.regenerate = args.force
             folder = provider.prepare(context)
+        repaired: list[tuple[str, str]] = []
+        for w in caught:  # a simulated corpus's damaged files, found and regenerated: say which
+            regenerated = getattr(w.message, "regenerated", None)
+            if regenerated is None:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                continue
+            repaired.extend(regenerated)
+            console.print(f"[yellow]![/] {w.message}", highlight=False)
         if folder is None:
             console.print(f"{args.name}: nothing to prepare (real corpora are read from --data-root)")
             return 0
         size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
         seconds = (_dt.datetime.now() - started).total_seconds()
-        console.print(f"{args.name}: ready in {folder} ({size / 1e6:.1f} MB, {seconds:.1f} s)")
+        state = f"{len(repaired)} damaged file(s) regenerated, ready" if repaired else "ready"
+        console.print(f"{args.name}: {state} in {folder} ({size / 1e6:.1f} MB, {seconds:.1f} s)")
         return 0
     with RichReporter(console, total_cells=0) as reporter:
         reporter.progress_bar.remove_task(reporter._cells)

@@ -1,4 +1,6 @@
-"""Shared fixtures: every test run uses its own emokit cache, never the user's."""
+"""Shared fixtures: every test run uses its own emokit cache, never the user's; bench runs default
+to one job (in the test process, where a test can look at its methods' state), and the tests of
+worker processes and Ray say ``--jobs`` themselves."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("EMOKIT_JOBS", "1")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -79,7 +79,7 @@ class RecordingReporter(Reporter):
     def __init__(self) -> None:
         self.updates: list[tuple] = []
 
-    def method_progress(self, method, stage, done, total, figures) -> None:
+    def method_progress(self, method, stage, done, total, figures, *, slot=0) -> None:
         self.updates.append((method, stage, done, total, figures))
 
 

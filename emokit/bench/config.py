@@ -97,13 +97,15 @@ class Reporter:
     def planned(self, total: int, done: int) -> None:
         """The run holds ``total`` cells, ``done`` of them finished already (a resumed run)."""
 
-    def cell_started(self, experiment: Experiment, seed: int, method: str) -> None:
-        """A cell is about to run (``seed``: its repeat's initialisation seed)."""
+    def cell_started(self, experiment: Experiment, seed: int, method: str, *, slot: int = 0) -> None:
+        """A cell is about to run (``seed``: its repeat's initialisation seed) in ``slot`` (0, 1, ...:
+        which of the cells running at once it is)."""
 
     def method_progress(
-        self, method: str, stage: str, done: int, total: int | None, figures: dict[str, Any]
+        self, method: str, stage: str, done: int, total: int | None, figures: dict[str, Any], *, slot: int = 0
     ) -> None:
         """A running method's progress (see :meth:`TransferTask.report_progress`)."""
 
-    def cell_finished(self, cell: dict[str, Any]) -> None:
-        """A cell finished; ``cell`` is what the result file records."""
+    def cell_finished(self, cell: dict[str, Any], *, slot: int = 0) -> None:
+        """A cell finished (or failed: ``cell["status"] == "failed"``); ``cell`` is what the result
+        file records."""

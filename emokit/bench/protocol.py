@@ -4,7 +4,8 @@ One *cell* is (experiment, target budget, method, fold, repeat). Within one (exp
 repeat) every method sees the same speakers, the same labelled rows at each budget and the same
 normalised features, so methods are compared on identical test utterances (matched cells). Each
 finished cell is written to the result file at once, so an interrupted run keeps everything it
-finished.
+finished. Cells run in this process, in local worker processes or as Ray tasks
+(:mod:`emokit.bench.executors`); how a cell is computed is in :mod:`emokit.bench.units`.
 
 The runner enforces what a method may see (see :class:`~emokit.bench.task.TransferTask`): test
 labels never reach a method (the runner scores), a method that declares it uses no target labels
@@ -13,65 +14,76 @@ gets every target split without labels, and features are normalised before any m
 
 from __future__ import annotations
 
-import functools
-import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from emokit import __version__
-from emokit.bench.cells import (
-    CorpusFeatures,
-    FoldPlan,
-    FoldRows,
-    fold_description,
-    jsonable,
-    rows_of,
-    split_masks,
-    target_access,
-    target_fold_rows,
-    val_from,
-)
+from emokit.bench.cells import CorpusFeatures, jsonable
 from emokit.bench.config import BenchConfig, Experiment, Reporter
-from emokit.bench.metrics import score
-from emokit.bench.normalisation import TARGET_DATA_USED, check_scheme, normalise_task
+from emokit.bench.executors import (
+    ExecutorError,
+    InProcessExecutor,
+    LocalPoolExecutor,
+    RayExecutor,
+    check_ray_address,
+    unpicklable_methods,
+)
+from emokit.bench.machine import CellRuntime
+from emokit.bench.normalisation import check_scheme
 from emokit.bench.options import check_option_keys, method_option_values
-from emokit.bench.results import ResultFile
-from emokit.bench.task import CorpusSplits, LabelsWithheldError, TransferTask
+from emokit.bench.results import ResultFile, cell_key
+from emokit.bench.units import (
+    MAJORITY,
+    CellDone,
+    CellStarted,
+    MethodContractError,
+    MethodProgress,
+    RunData,
+    WorkUnit,
+    cell_description,
+    checked_folds,
+    failed_cell,
+    shared_classes,
+)
 from emokit.data.corpus import MODALITIES, Corpus, LoadProblem, provides, simulation_marker
 from emokit.data.datasets import LoadContext
-from emokit.data.folds import (
-    Budget,
-    Fold,
-    budget_masks,
-    check_budgets,
-    derived_seed,
-    speaker_folds,
-)
-from emokit.data.labels import shared_labels
-from emokit.data.splits import split_speakers
 from emokit.features.cache import compute_features
 from emokit.registry import Registry
 
 #: features used when an experiment names none
 DEFAULT_FEATURES = {"audio": "egemaps", "visual": "face", "audiovisual": "face-logmel"}
-#: the runner's own row in every summary: the majority class of the labelled target training rows
-MAJORITY = "majority-class"
 
-
-class MethodContractError(ValueError):
-    """A method broke the runner's contract (read withheld labels, returned the wrong shape)."""
+__all__ = [
+    "DEFAULT_FEATURES",
+    "MAJORITY",
+    "BenchConfig",
+    "BenchRunner",
+    "ExecutorError",
+    "Experiment",
+    "MethodContractError",
+    "Reporter",
+]
 
 
 class BenchRunner:
     """Runs a :class:`BenchConfig` against the plugins of a :class:`Registry`."""
 
-    def __init__(self, registry: Registry, config: BenchConfig, reporter: Reporter | None = None):
+    def __init__(
+        self,
+        registry: Registry,
+        config: BenchConfig,
+        reporter: Reporter | None = None,
+        runtime: CellRuntime | None = None,
+    ):
         self.registry = registry
         self.config = config
         self.reporter = reporter or Reporter()
+        self.runtime = runtime or CellRuntime()
+        self._folds: dict[tuple[int, int], list[int]] | None = None
         self._corpora: dict[str, Corpus] = {}
         self._features: dict[tuple[str, str, str], CorpusFeatures] = {}
         self.problems: dict[str, list[LoadProblem]] = {}
@@ -204,50 +216,10 @@ class BenchRunner:
         return self._features[key]
 
     # -- the plan --------------------------------------------------------------------------------
-    def _shared_classes(self, exp: Experiment, label_sets: list[set[str]]) -> list[str]:
-        classes = shared_labels(*label_sets)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{exp.label}: the corpora share {len(classes)} class(es) {classes}; need 2 or more"
-            )
-        return classes
-
     def classes_of(self, exp: Experiment) -> list[str]:
         """The harmonised classes shared by every corpus of ``exp`` (at least two)."""
         names = (*exp.sources, exp.target)
-        return self._shared_classes(
-            exp, [set(self.features(n, exp.modality, exp.features).labels) for n in names]
-        )
-
-    def checked_folds(
-        self, exp: Experiment, classes: list[str], labels: np.ndarray, speakers: np.ndarray, repeat: int
-    ) -> list[FoldRows]:
-        """The target's folds of one repeat as row masks (over rows with these ``labels`` and
-        ``speakers``), each checked against every budget.
-
-        Raises:
-            FoldError: folds or budgets the target cannot give, naming the corpus and what would work.
-        """
-        keep = np.isin(labels, classes)
-        folds = speaker_folds(
-            speakers[keep],
-            self.config.folds,
-            fold_seed=self.config.fold_seed,
-            repeat=repeat,
-            corpus=exp.target,
-        )
-        checked = []
-        for fold in folds:
-            rows = target_fold_rows(labels, speakers, keep, fold, self._val_seed(exp, repeat, fold))
-            check_budgets(
-                labels[rows.train],
-                self.config.budgets,
-                classes,
-                corpus=exp.target,
-                fold=fold_description(fold),
-            )
-            checked.append(rows)
-        return checked
+        return shared_classes(exp, [set(self.features(n, exp.modality, exp.features).labels) for n in names])
 
     def check_plan(self) -> int:
         """Check, before any feature is extracted, that every fold and budget is possible; return
@@ -257,19 +229,18 @@ class BenchRunner:
             FoldError: folds or budgets a target cannot give, naming the corpus and what would work.
         """
         total = 0
-        for exp in self.config.experiments:
+        self._folds = {}
+        for index, exp in enumerate(self.config.experiments):
             corpora = {n: self.corpus(n).with_modality(exp.modality) for n in (*exp.sources, exp.target)}
-            classes = self._shared_classes(exp, [set(c.labels) for c in corpora.values()])
+            classes = shared_classes(exp, [set(c.labels) for c in corpora.values()])
             target = corpora[exp.target]
             labels = np.array([u.label for u in target.utterances])
             speakers = np.array([u.speaker for u in target.utterances])
             for repeat in range(len(self.config.seeds)):
-                folds = self.checked_folds(exp, classes, labels, speakers, repeat)
+                folds = checked_folds(self.config, exp, classes, labels, speakers, repeat)
+                self._folds[(index, repeat)] = [rows.fold.index for rows in folds]
                 total += len(folds) * len(self.config.budgets) * (len(self.config.methods) + 1)
         return total
-
-    def _val_seed(self, exp: Experiment, repeat: int, fold: Fold) -> int:
-        return derived_seed(self.config.fold_seed, repeat, fold.index, exp.target, "validation rows")
 
     def identity(self) -> dict[str, Any]:
         """Everything that makes two runs' cells comparable; ``--resume`` refuses a different one.
@@ -290,291 +261,163 @@ class BenchRunner:
             "sim_scale": config.sim_scale,
             "sim_seed": config.sim_seed,
             "data_root": str(config.data_root) if config.data_root else None,
+            # the numbers of a cell depend on its device and thread count: never mix them in one file
+            "device": self.runtime.device,
+            "torch_threads": self.runtime.threads,
             "corpora": {name: corpus.fingerprint for name, corpus in sorted(self._corpora.items())},
         }
 
     # -- the protocol ------------------------------------------------------------------------
-    def _source_splits(
-        self, exp: Experiment, classes: list[str], repeat: int
-    ) -> tuple[list[CorpusSplits], dict[str, Any]]:
-        """Each (non-target) source split by speaker into train and validation, per repeat."""
-        sources, used = [], {}
-        for name in exp.sources:
-            if name == exp.target:
-                continue
-            data = self.features(name, exp.modality, exp.features)
-            keep = np.isin(data.labels, classes)
-            seed = derived_seed(self.config.fold_seed, repeat, name, "source split")
-            split = split_speakers(data.speakers[keep], seed=seed, with_test=False, corpus=name)
-            train, val, _ = split_masks(data.labels, data.speakers, keep, split, seed)
-            sources.append(
-                CorpusSplits(train=data.subset(train, classes, "train"), val=data.subset(val, classes, "val"))
-            )
-            used[name] = {"train": list(split.train), "val": list(split.val), "val_from": val_from(split)}
-        return sources, used
-
-    def run(self, results: ResultFile, should_skip: Callable[[dict[str, Any]], bool] | None = None) -> None:
-        """Run every cell, appending each to ``results`` as soon as it finishes."""
-        for exp in self.config.experiments:
-            classes = self.classes_of(exp)
-            everything = set().union(
-                *(
-                    set(self.features(n, exp.modality, exp.features).labels)
-                    for n in (*exp.sources, exp.target)
+    def run_data(self, on_failed: Callable[[dict[str, Any]], None] | None = None) -> tuple[RunData, set[int]]:
+        """Extract (or read from the cache) the features of every experiment, once per corpus; the
+        data workers need, and the experiments whose features could not be computed (each of
+        their cells is handed to ``on_failed`` as a failed cell)."""
+        features: dict[tuple[str, str, str], CorpusFeatures] = {}
+        layouts: dict[str, Any] = {}
+        failed: set[int] = set()
+        for index, exp in enumerate(self.config.experiments):
+            try:
+                for name in (*exp.sources, exp.target):
+                    features[(name, exp.modality, exp.features)] = self.features(
+                        name, exp.modality, exp.features
+                    )
+                if exp.features not in layouts:
+                    layouts[exp.features] = self.registry.feature(exp.features).layout()
+                classes = self.classes_of(exp)
+            except Exception as exc:
+                failed.add(index)
+                self.reporter.warn(
+                    f"{exp.label}: {type(exc).__name__}: {exc}; its cells are recorded as failed"
                 )
+                if on_failed is not None:
+                    for key in self._experiment_keys(index):
+                        where = cell_description(exp, key["budget"]["label"], key["fold"], key["repeat"])
+                        on_failed(failed_cell(key, exp, exc, f"{where}: extracting {exp.features} features"))
+                continue
+            everything = set().union(
+                *(set(features[(n, exp.modality, exp.features)].labels) for n in (*exp.sources, exp.target))
             )
             dropped = sorted(everything - set(classes))
             self.reporter.info(
                 f"{exp.label} ({exp.modality}, {exp.features}): {len(classes)} shared classes: "
                 f"{', '.join(classes)}" + (f"; left out: {', '.join(dropped)}" if dropped else "")
             )
-            target = self.features(exp.target, exp.modality, exp.features)
-            for repeat, seed in enumerate(self.config.seeds):
-                sources, source_splits = self._source_splits(exp, classes, repeat)
-                # on the feature rows now (a file may have failed): the same folds, checked again
-                for rows in self.checked_folds(exp, classes, target.labels, target.speakers, repeat):
-                    plan = self._fold_plan(exp, classes, target, rows, sources, source_splits, repeat, seed)
-                    self._run_fold(plan, results, should_skip)
+        data = RunData(self.config, features, layouts, self.method_options, self.runtime)
+        return data, failed
 
-    def _run_fold(
-        self, plan: FoldPlan, results: ResultFile, should_skip: Callable[[dict[str, Any]], bool] | None
-    ) -> None:
-        """Every cell of one (experiment, fold, repeat): each budget, the majority row, each method."""
-        exp, classes, repeat = plan.exp, plan.task.classes, plan.repeat
-        views = {"none": plan.task}
-        budget_free: dict[str, tuple[dict[str, Any], np.ndarray]] = {}  # methods that use no target label
-        for budget in self.config.budgets:
-            base_key = {
-                **exp.to_dict(),
-                "budget": budget.to_dict(),
-                "fold": plan.fold.index,
-                "repeat": repeat,
-            }
-            majority_key = {**base_key, "method": MAJORITY}
-            if should_skip is None or not should_skip(majority_key):
-                counts = np.bincount(
-                    plan.task.target.train.y[plan.train_masks[budget.label]], minlength=len(classes)
-                )
-                majority = int(np.argmax(counts))
-                predictions = np.full(len(plan.test), majority, dtype=np.int64)
-                note = {"note": f"predicts {classes[majority]} (most frequent labelled class)"}
-                cell = self._cell(plan, majority_key, budget, predictions, 0.0, scheme="none", info=note)
-                self._record(results, plan, cell, predictions)
-            for method_name in self.config.methods:
-                key = {**base_key, "method": method_name}
-                if should_skip is not None and should_skip(key):
-                    continue
-                if method_name in budget_free:
-                    # the method sees no target label: every budget gives the same cell
-                    earlier, earlier_predictions = budget_free[method_name]
-                    cell = {**earlier, **key, "same_as_budget": earlier["budget"]["label"], "time_s": 0.0}
-                    self._record(results, plan, cell, earlier_predictions)
-                    continue
-                method = self.registry.method(method_name)
-                scheme = "none" if method.raw_features else self.config.norm
-                if scheme not in views:
-                    views[scheme] = normalise_task(plan.task, scheme)
-                cell, predictions = self._run_method(plan, method, views[scheme], budget, key, scheme)
-                self._record(results, plan, cell, predictions)
-                if not method.uses_target_labels and not exp.within_corpus:
-                    budget_free[method_name] = (cell, predictions)
+    def _experiment_keys(self, index: int) -> list[dict[str, Any]]:
+        keys = []
+        for repeat in range(len(self.config.seeds)):
+            for method in (MAJORITY, *self.config.methods):
+                unit = WorkUnit(0, index, repeat, method, tuple(self._folds[(index, repeat)]))
+                keys.extend(unit.keys(self.config))
+        return keys
 
-    def _fold_plan(
+    def work_units(self, data: RunData, skip: set[tuple], slots: int, failed: set[int]) -> list[WorkUnit]:
+        """The units of the run not finished yet (the longest first when several run at once).
+
+        A unit is one method's cells of one (experiment, repeat) on all its folds, so a method's
+        caches (a source stage evolved once for every target fold) serve the whole unit; when that
+        gives fewer than two units per slot, each fold is a unit of its own, so every slot has work.
+        """
+        groups = [
+            (index, repeat, method)
+            for index in range(len(self.config.experiments))
+            if index not in failed
+            for repeat in range(len(self.config.seeds))
+            for method in (MAJORITY, *self.config.methods)
+        ]
+        by_fold = len(groups) < 2 * slots
+        frozen = frozenset(skip)
+        units: list[tuple[float, WorkUnit]] = []
+        for index, repeat, method in groups:
+            folds = self._folds[(index, repeat)]
+            for part in [(f,) for f in folds] if by_fold else [tuple(folds)]:
+                unit = WorkUnit(len(units), index, repeat, method, part, frozen)
+                todo = [k for k in unit.keys(self.config) if cell_key(k) not in frozen]
+                if todo:
+                    units.append((0.0 if method == MAJORITY else self._cost(data, index) * len(todo), unit))
+        # several slots: the longest first, so no slot is left with a long unit at the end (stable:
+        # the run's own order among equals); one slot: the run's order
+        ordered = sorted(units, key=lambda item: -item[0]) if slots > 1 else units
+        return [replace(unit, index=i) for i, (_, unit) in enumerate(ordered)]
+
+    def _cost(self, data: RunData, index: int) -> float:
+        """A unit's cells' relative cost: the feature values its corpora hold (rows x dimensions)."""
+        exp = self.config.experiments[index]
+        return float(
+            sum(data.features[(n, exp.modality, exp.features)].X.size for n in (*exp.sources, exp.target))
+        )
+
+    def run(
         self,
-        exp: Experiment,
-        classes: list[str],
-        target: CorpusFeatures,
-        rows: FoldRows,
-        sources: list[CorpusSplits],
-        source_splits: dict[str, Any],
-        repeat: int,
-        seed: int,
-    ) -> FoldPlan:
-        """One fold's splits, budget masks and un-normalised task (every budget is cut from it)."""
-        fold = rows.fold
-        budget_seed = derived_seed(self.config.fold_seed, repeat, fold.index, exp.target, "budget")
-        train_masks = budget_masks(target.labels[rows.train], self.config.budgets, seed=budget_seed)
-        val_masks = budget_masks(
-            target.labels[rows.val], self.config.budgets, seed=budget_seed + 1, at_least_one=True
-        )
-        task = TransferTask(
-            classes=classes,
-            sources=sources,
-            target=CorpusSplits(
-                train=target.subset(rows.train, classes, "train"),
-                val=target.subset(rows.val, classes, "val"),
-                test=target.subset(rows.test, classes, "test"),
-            ),
-            modality=exp.modality,
-            seed=seed,
-            feature_layout=self.registry.feature(exp.features).layout(),
-            fold=fold.index,
-            repeat=repeat,
-        )
-        splits_used = {
-            exp.target: {
-                "train": list(fold.split.train),
-                "val": list(fold.split.val),
-                "test": list(fold.test),
-                "val_from": val_from(fold.split),
-            },
-            **source_splits,
-        }
-        return FoldPlan(exp, fold, repeat, seed, task, train_masks, val_masks, splits_used)
-
-    def _run_method(
-        self,
-        plan: FoldPlan,
-        method: Any,
-        view: TransferTask,
-        budget: Budget,
-        key: dict[str, Any],
-        scheme: str,
-    ) -> tuple[dict[str, Any], np.ndarray]:
-        """Run one method on one budget of a fold; the cell it gives and its predictions."""
-        task = self._task_for(
-            method,
-            view,
-            budget,
-            plan.train_masks[budget.label],
-            plan.val_masks[budget.label],
-            plan.exp,
-            scheme,
-        )
-        task.progress = functools.partial(self.reporter.method_progress, method.name)
-        self.reporter.cell_started(plan.exp, plan.seed, method.name)
-        started = time.perf_counter()
-        where = f"{plan.exp.label}, budget {budget.label}, fold {plan.fold.index + 1}, repeat {plan.repeat}"
-        try:
-            predictions = np.asarray(method.run(task))
-        except LabelsWithheldError as exc:
-            raise MethodContractError(
-                f"method {method.name!r} read labels it may not see in the cell {where}: {exc}"
-            ) from exc
-        elapsed = time.perf_counter() - started
-        if predictions.shape != (len(plan.test),):
-            raise MethodContractError(
-                f"method {method.name!r} returned predictions of shape {predictions.shape} in the cell "
-                f"{where}; expected ({len(plan.test)},) (one per target test row)"
-            )
-        cell = self._cell(
-            plan,
-            key,
-            budget,
-            predictions,
-            elapsed,
-            scheme=scheme,
-            info=method.info(),
-            validation=task.validation,
-            options=self.method_options.get(method.name, {}),
-            uses_labels=method.uses_target_labels,
-        )
-        return cell, predictions
-
-    def _record(
-        self, results: ResultFile, plan: FoldPlan, cell: dict[str, Any], predictions: np.ndarray
-    ) -> None:
-        classes = plan.task.classes
-        results.add_cell(
-            cell,
-            {
-                "ids": [str(i) for i in plan.test.ids],
-                "true": [classes[i] for i in plan.test.y],
-                "pred": [classes[int(i)] for i in predictions],
-            },
-        )
-        self.reporter.cell_finished(cell)
-
-    def _task_for(
-        self,
-        method: Any,
-        view: TransferTask,
-        budget: Budget,
-        train_mask: np.ndarray,
-        val_mask: np.ndarray,
-        exp: Experiment,
-        scheme: str,
-    ) -> TransferTask:
-        """The task one method gets at one budget: labels withheld where the method may not see them."""
-        t = view.target
-        test = t.test.without_labels("the runner scores the test split") if t.test is not None else None
-        labelled = CorpusSplits(rows_of(t.train, train_mask), rows_of(t.val, val_mask))
-        if not method.uses_target_labels:
-            why = f"{method.name} declares that it uses no target labels"
-            target = CorpusSplits(t.train.without_labels(why), t.val.without_labels(why), test)
-            unlabelled = None
-        else:
-            target = CorpusSplits(labelled.train, labelled.val, test)
-            unlabelled = (
-                rows_of(t.train, ~train_mask).without_labels(f"outside the target budget {budget.label}")
-                if (~train_mask).any()
-                else None
-            )
-        # within-corpus: the source is the target's own labelled (budgeted) training side
-        sources = [labelled] if exp.within_corpus else list(view.sources)
-        return TransferTask(
-            classes=view.classes,
-            sources=sources,
-            target=target,
-            modality=view.modality,
-            seed=view.seed,
-            options=dict(self.method_options.get(method.name, {})),
-            feature_layout=view.feature_layout,
-            unlabelled_target=unlabelled,
-            normalisation=scheme,
-            fold=view.fold,
-            repeat=view.repeat,
-            budget=budget.label,
-        )
-
-    def _cell(
-        self,
-        plan: FoldPlan,
-        key: dict[str, Any],
-        budget: Budget,
-        predictions: np.ndarray,
-        elapsed: float,
+        results: ResultFile,
         *,
-        scheme: str,
-        info: dict[str, Any],
-        validation: dict[str, Any] | None = None,
-        options: dict[str, Any] | None = None,
-        uses_labels: bool = True,
-    ) -> dict[str, Any]:
-        classes = plan.task.classes
-        scores = score(plan.test.y, predictions, len(classes))
-        confusion = np.asarray(scores.confusion)
-        totals = confusion.sum(axis=1)
-        recall = {
-            c: (float(confusion[i, i] / totals[i]) if totals[i] else None) for i, c in enumerate(classes)
-        }
-        train_mask, val_mask = plan.train_masks[budget.label], plan.val_masks[budget.label]
-        return {
-            **key,
-            "experiment": plan.exp.label,
-            "within_corpus": plan.exp.within_corpus,
-            "status": "ok",
-            "seed": plan.seed,
-            "fold_seed": self.config.fold_seed,
-            "folds": plan.fold.count,
-            "test_speakers": list(plan.fold.test),
-            "classes": classes,
-            "scores": scores.to_dict(),
-            "per_class_recall": recall,
-            "validation": validation,
-            "time_s": round(elapsed, 3),
-            "splits": plan.splits_used,
-            "val_from_training_rows": plan.fold.val_from_training_rows,
-            "labelled_target": {
-                "train": int(train_mask.sum()) if uses_labels else 0,
-                "val": int(val_mask.sum()) if uses_labels else 0,
-                "unlabelled_train": int((~train_mask).sum()) if uses_labels else len(train_mask),
-            },
-            "target_access": target_access(uses_labels, train_mask, val_mask, scheme),
-            "normalisation": {"scheme": scheme, "target_data_used": TARGET_DATA_USED[scheme]},
-            "options": jsonable(options or {}),
-            "method_info": info,
-        }
+        jobs: int = 1,
+        executor: str = "local",
+        address: str | None = None,
+    ) -> int:
+        """Run every cell that ``results`` does not hold finished yet (failed ones run again),
+        appending each to ``results`` as it finishes; return the number of failed cells.
+
+        ``jobs`` cells run at once (worker processes when more than one); ``executor="ray"`` runs
+        them as Ray tasks (on the cluster at ``address``, or a local Ray instance).
+
+        Raises:
+            ExecutorError: the executor cannot start (ray missing, a method that cannot be pickled).
+        """
+        if self._folds is None:
+            self.check_plan()
+        failures = [0]
+        skip = {cell_key(c) for c in results.cells if c.get("status", "ok") == "ok"}
+
+        def record(cell: dict[str, Any], predictions: dict[str, Any] | None, slot: int = 0) -> None:
+            if cell_key(cell) in skip:  # an experiment whose features failed: its finished cells stay
+                return
+            if cell.get("status") == "failed":
+                failures[0] += 1
+            results.add_cell(cell, predictions)
+            self.reporter.cell_finished(cell, slot=slot)
+
+        data, failed = self.run_data(on_failed=record)
+        methods = {name: self.registry.method(name) for name in self.config.methods}
+        if executor == "ray":
+            check_ray_address(address)
+        runner = self._executor(data, methods, jobs, executor, address)
+        units = self.work_units(data, skip, runner.slots, failed)
+        by_index = {u.index: u for u in units}
+
+        def on_event(event: Any, slot: int) -> None:
+            if isinstance(event, CellDone):
+                record(event.cell, event.predictions, slot)
+            elif isinstance(event, CellStarted):
+                exp = self.config.experiments[by_index[event.unit].experiment]
+                self.reporter.cell_started(exp, event.seed, event.method, slot=slot)
+            elif isinstance(event, MethodProgress):
+                self.reporter.method_progress(
+                    event.method, event.stage, event.done, event.total, event.figures, slot=slot
+                )
+
+        try:
+            runner.run(units, on_event)
+        finally:
+            runner.close()
+        return failures[0]
+
+    def _executor(
+        self, data: RunData, methods: dict[str, Any], jobs: int, executor: str, address: str | None
+    ):
+        if executor == "ray":
+            return RayExecutor(data, methods, jobs, address)
+        if jobs <= 1:
+            return InProcessExecutor(data, methods)
+        problems = unpicklable_methods(methods)
+        if problems:
+            raise ExecutorError(
+                f"--jobs {jobs}: these methods cannot be sent to worker processes (they must be "
+                f"picklable): {'; '.join(problems)}; define them at module level, or run with --jobs 1"
+            )
+        return LocalPoolExecutor(data, methods, jobs)
 
     def corpus_summary(self) -> dict[str, Any]:
         """Per corpus: size, speakers, classes, simulation and every problem file, for the result file."""

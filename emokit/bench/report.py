@@ -28,7 +28,8 @@ class RichReporter(Reporter):
         )
         self._tasks: dict[str, Any] = {}
         self._cells = self.progress_bar.add_task("cells", total=total_cells)
-        self._method = self.progress_bar.add_task("", total=None, visible=False)
+        self._slots: dict[int, Any] = {}  # one line per cell running at once
+        self.failed = 0
 
     def __enter__(self) -> RichReporter:
         self.progress_bar.start()
@@ -53,24 +54,48 @@ class RichReporter(Reporter):
     def planned(self, total: int, done: int) -> None:
         self.progress_bar.update(self._cells, total=total, completed=done)
 
-    def cell_started(self, experiment: Experiment, seed: int, method: str) -> None:
-        self.progress_bar.update(self._cells, description=f"cells: {method} {experiment.label} seed {seed}")
+    def _slot(self, slot: int) -> Any:
+        if slot not in self._slots:
+            self._slots[slot] = self.progress_bar.add_task("", total=None, visible=False)
+        return self._slots[slot]
+
+    def cell_started(self, experiment: Experiment, seed: int, method: str, *, slot: int = 0) -> None:
+        if method == MAJORITY:
+            return
+        self.progress_bar.update(
+            self._slot(slot),
+            description=f"  {method} {experiment.label} seed {seed}",
+            completed=0,
+            total=None,
+            visible=True,
+        )
 
     def method_progress(
-        self, method: str, stage: str, done: int, total: int | None, figures: dict[str, Any]
+        self, method: str, stage: str, done: int, total: int | None, figures: dict[str, Any], *, slot: int = 0
     ) -> None:
         shown = "  ".join(f"{name.replace('_', ' ')} {_figure(value)}" for name, value in figures.items())
         self.progress_bar.update(
-            self._method,
+            self._slot(slot),
             description=f"  {method}: {stage}  {shown}".rstrip(),
             completed=done,
             total=total,
             visible=True,
         )
 
-    def cell_finished(self, cell: dict[str, Any]) -> None:
+    def cell_finished(self, cell: dict[str, Any], *, slot: int = 0) -> None:
         self.progress_bar.advance(self._cells)
-        self.progress_bar.update(self._method, visible=False, completed=0, total=None)
+        if slot in self._slots:
+            self.progress_bar.update(self._slots[slot], visible=False, completed=0, total=None)
+        if cell.get("status") == "failed":
+            self.failed += 1
+            error = cell.get("error") or {}
+            self.progress_bar.update(self._cells, description=f"cells ([red]{self.failed} failed[/])")
+            self.console.print(
+                f"  [red]failed[/] {cell['method']} in {error.get('cell', cell.get('experiment'))}: "
+                f"{error.get('type')}: {error.get('message')}",
+                highlight=False,
+            )
+            return
         if not self.verbose or cell["method"] == MAJORITY:
             return
         s = cell["scores"]

@@ -206,7 +206,7 @@ class ResultFile:
         else:
             self._lock.acquire(self.path)
             self.data = _data
-        self._keys = {cell_key(c) for c in self.data["cells"]}
+        self._keys = {cell_key(c) for c in self.data["cells"] if c.get("status", "ok") == "ok"}
 
     @classmethod
     def create(
@@ -246,8 +246,14 @@ class ResultFile:
         return self.data["cells"]
 
     def has(self, key: tuple) -> bool:
-        """Whether the cell with this :func:`cell_key` is finished."""
+        """Whether the cell with this :func:`cell_key` finished (a failed cell does not count: a
+        resumed run runs it again)."""
         return key in self._keys
+
+    @property
+    def failed_cells(self) -> list[dict[str, Any]]:
+        """The cells recorded as failed (``status == "failed"``)."""
+        return [c for c in self.data["cells"] if c.get("status") == "failed"]
 
     def add_cell(self, cell: dict[str, Any], predictions: dict[str, Any] | None = None) -> None:
         """Record a finished cell (its predictions to the sidecar first), then save."""
@@ -255,10 +261,11 @@ class ResultFile:
         if predictions is not None:
             self._append_predictions({"key": _key_json(key), **predictions})
             cell = {**cell, "predictions": self.predictions_path.name}
-        if key in self._keys:  # the same cell recorded again: the new one replaces it
-            self.data["cells"] = [c for c in self.data["cells"] if cell_key(c) != key]
+        # the same cell recorded again (a failed cell run again by --resume): the new one replaces it
+        self.data["cells"] = [c for c in self.data["cells"] if cell_key(c) != key]
         self.data["cells"].append(cell)
-        self._keys.add(key)
+        if cell.get("status", "ok") == "ok":
+            self._keys.add(key)
         self.save()
 
     def _append_predictions(self, record: dict[str, Any]) -> None:

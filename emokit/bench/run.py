@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,14 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from emokit.bench.executors import ExecutorError, check_ray_address, unpicklable_methods
+from emokit.bench.machine import DEFAULT_THREADS, CellRuntime, default_jobs, parse_positive, resolve_device
 from emokit.bench.normalisation import check_scheme
 from emokit.bench.protocol import DEFAULT_FEATURES, BenchConfig, BenchRunner, Experiment
 from emokit.bench.report import RichReporter, confusion_table, summary_table, table_notes
 from emokit.bench.results import (
     ResultFile,
     ResultFileError,
-    cell_key,
     check_writable_folder,
     load_predictions,
     load_results,
@@ -36,6 +38,8 @@ DEFAULT_SUITE_FOLDS = "4"
 DEFAULT_SUITE_REPEATS = "1"
 #: repeats of an experiment named with --target (or --matrix)
 DEFAULT_REPEATS = "2"
+#: the default of --jobs when set (e.g. 1 on a shared machine)
+JOBS_ENV = "EMOKIT_JOBS"
 
 
 def _cli():
@@ -157,6 +161,54 @@ def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfi
     )
 
 
+class Execution:
+    """Where and how a run's cells execute (none of it changes a cell's numbers except the runtime,
+    which the result file records per cell and ``--resume`` checks)."""
+
+    def __init__(self, runtime: CellRuntime, jobs: int, executor: str, address: str | None) -> None:
+        self.runtime = runtime
+        self.jobs = jobs
+        self.executor = executor
+        self.address = address
+
+    def describe(self) -> str:
+        where = "this process" if self.jobs == 1 and self.executor == "local" else f"{self.jobs} worker(s)"
+        if self.executor == "ray":
+            where = f"Ray ({self.address or 'local instance'})"
+        return f"{where}, device {self.runtime.device}, {self.runtime.threads} torch thread(s) per cell"
+
+
+def execution_from_args(args: argparse.Namespace, registry: Registry, methods: list[str]) -> Execution:
+    """``--jobs``, ``--threads``, ``--device``, ``--executor`` and ``--address``, checked before any
+    work: a bad value, a device this machine lacks, ray missing or an address that does not answer,
+    and a method that cannot travel to worker processes are each one clear error."""
+    cli = _cli()
+    try:
+        threads = parse_positive(getattr(args, "threads", None), "--threads") or DEFAULT_THREADS
+        device = resolve_device(getattr(args, "device", None))
+        jobs = parse_positive(getattr(args, "jobs", None), "--jobs")
+        if jobs is None and os.environ.get(JOBS_ENV, "").strip():
+            jobs = parse_positive(os.environ[JOBS_ENV], JOBS_ENV)
+    except ValueError as exc:
+        raise cli.UsageError(str(exc)) from None
+    executor = getattr(args, "executor", None) or "local"
+    address = getattr(args, "address", None)
+    if address is not None and executor != "ray":
+        raise cli.UsageError("--address is the Ray cluster of --executor ray; give --executor ray too")
+    if executor == "ray":
+        check_ray_address(address)
+    jobs = jobs or default_jobs(threads, device)
+    if jobs > 1 or executor == "ray":
+        objects = {name: registry.method(name) for name in methods}
+        problems = unpicklable_methods(objects) if executor == "local" else []
+        if problems:
+            raise ExecutorError(
+                f"--jobs {jobs}: these methods cannot be sent to worker processes (they must be "
+                f"picklable): {'; '.join(problems)}; define them at module level, or run with --jobs 1"
+            )
+    return Execution(CellRuntime(device=device, threads=threads), jobs, executor, address)
+
+
 def identity_differences(old: dict[str, Any] | None, new: dict[str, Any], *, corpora: bool) -> list[str]:
     """The keys in which two run identities differ, as ``key: old -> new`` lines (corpus
     fingerprints only with ``corpora``: they are known once the corpora are loaded)."""
@@ -200,7 +252,8 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
     """``emokit bench``: plan, check, run every cell (or the missing ones of ``--resume``), report."""
     cli = _cli()
     config = config_from_args(args, registry)
-    runner = BenchRunner(registry, config)
+    execution = execution_from_args(args, registry, config.methods)
+    runner = BenchRunner(registry, config, runtime=execution.runtime)
     for warning in runner.option_warnings:
         console.print(f"[yellow]![/] {warning}", highlight=False)
     previous = None
@@ -227,8 +280,10 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
             results.data["corpora"] = runner.corpus_summary()
             done = len(results.cells)
             reporter.planned(total, done)
-            _print_plan(console, config, runner, results, total, done)
-            runner.run(results, should_skip=lambda key: results.has(cell_key(key)))
+            _print_plan(console, config, runner, results, total, done, execution)
+            runner.run(
+                results, jobs=execution.jobs, executor=execution.executor, address=execution.address
+            )
         except KeyboardInterrupt:
             status, code = "interrupted", cli.EXIT_INTERRUPTED
         except BaseException as exc:
@@ -255,6 +310,11 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
             console.print(table)
     if args.confusion:
         print_confusions(console, results.cells)
+    failed_cells = results.failed_cells
+    if failed_cells:
+        _print_failures(console, failed_cells, results.path)
+        if status == "complete":
+            code = cli.EXIT_CELLS_FAILED
     if status == "interrupted":
         console.print(
             f"[yellow]interrupted[/]: {len(results.cells)} finished cell(s) kept in {results.path}; "
@@ -270,8 +330,30 @@ def _summary(results: ResultFile, config: BenchConfig) -> list[dict[str, Any]]:
     return summarise_run(results.cells, load_predictions(results.path), reference=config.reference)
 
 
+def _print_failures(console: Console, cells: list[dict[str, Any]], path: Path) -> None:
+    """The failed cells, one line each (the tracebacks are in the result file)."""
+    console.print(f"[red]{len(cells)} cell(s) failed[/] (tracebacks in the result file):", highlight=False)
+    for cell in cells[:20]:
+        error = cell.get("error") or {}
+        console.print(
+            f"  {cell['method']} in {error.get('cell', cell.get('experiment'))}: "
+            f"{error.get('type')}: {error.get('message')}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if len(cells) > 20:
+        console.print(f"  ... and {len(cells) - 20} more", highlight=False)
+    console.print(f"run them again with `emokit bench ... --resume {path}`", highlight=False, soft_wrap=True)
+
+
 def _print_plan(
-    console: Console, config: BenchConfig, runner: BenchRunner, results: ResultFile, total: int, done: int
+    console: Console,
+    config: BenchConfig,
+    runner: BenchRunner,
+    results: ResultFile,
+    total: int,
+    done: int,
+    execution: Execution,
 ) -> None:
     kernels = results.data["kernel_backend"]
     targets = dict.fromkeys(e.target for e in config.experiments)
@@ -281,7 +363,8 @@ def _print_plan(
         f"budgets {', '.join(b.label for b in config.budgets)} x folds ({folds}) x "
         f"{len(config.seeds)} repeat(s): {total} cells with the majority-class row"
         + (f", {done} finished already" if done else "")
-        + f"; norm {config.norm}; kernels {kernels.get('backend')}; results -> {results.path}",
+        + f"; norm {config.norm}; kernels {kernels.get('backend')}; on {execution.describe()}; "
+        f"results -> {results.path}",
         highlight=False,
         soft_wrap=True,
     )
