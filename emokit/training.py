@@ -21,8 +21,28 @@ from torch import nn
 from emokit.bench.options import MethodOption
 
 
+def torch_device(name: str | torch.device | None = None) -> torch.device:
+    """``name`` (``TransferTask.device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``) as a ``torch.device``,
+    with a bare ``cuda`` resolved to the current CUDA device (``cuda:0`` unless set otherwise), so
+    that it names the device a method actually runs on (for ``info()`` and cache keys)."""
+    device = torch.device("cpu" if name is None else name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s parameters (or buffers); CPU for a model that has neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a torch generator seeded the same way."""
+    """Seed Python, NumPy and torch (every device); return a CPU torch generator seeded the same way.
+
+    Methods draw their permutations from that CPU generator whatever device they train on, and move
+    the result there: the draws, and so the CPU results, do not depend on the device."""
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -130,12 +150,13 @@ def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class indices predicted by ``model`` for rows of ``X``."""
+    """Class indices predicted by ``model`` (on its own device) for rows of ``X``, as a NumPy array."""
     model.eval()
+    device = model_device(model)
     out = []
     for start in range(0, len(X), batch_size):
-        xb = torch.as_tensor(X[start : start + batch_size], dtype=torch.float32)
-        out.append(model(xb).argmax(dim=1).numpy())
+        xb = torch.as_tensor(X[start : start + batch_size], dtype=torch.float32).to(device)
+        out.append(model(xb).argmax(dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
@@ -165,8 +186,8 @@ def train_classifier(
     """Train ``model`` with Adam and class-balanced cross-entropy; keep the best-validation-UAR epoch.
 
     Args:
-        model: maps ``[n, d]`` float32 to ``[n, num_classes]`` logits; trained in place and left
-            holding the weights of the selected epoch.
+        model: maps ``[n, d]`` float32 to ``[n, num_classes]`` logits; trained in place, on the
+            device it is on (the batches go there), and left holding the weights of the selected epoch.
         train, val: ``(X, y)`` pairs; ``y`` are class indices.
         parameters: what to optimise (default: every parameter of ``model``), e.g. to freeze layers.
         patience: stop after this many epochs without a better validation UAR.
@@ -178,9 +199,10 @@ def train_classifier(
     if len(yva) == 0:
         raise ValueError("no validation rows: model selection needs a validation split")
     generator = seed_everything(seed)
-    X = torch.as_tensor(Xtr, dtype=torch.float32)
-    y = torch.as_tensor(ytr, dtype=torch.long)
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(ytr, num_classes))
+    device = model_device(model)
+    X = torch.as_tensor(Xtr, dtype=torch.float32).to(device)
+    y = torch.as_tensor(ytr, dtype=torch.long).to(device)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(ytr, num_classes).to(device))
     params = list(parameters) if parameters is not None else list(model.parameters())
     optimiser = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     best_state = copy.deepcopy(model.state_dict())
@@ -188,7 +210,7 @@ def train_classifier(
     epoch = 0
     for epoch in range(epochs):
         model.train()
-        order = torch.randperm(len(y), generator=generator)
+        order = torch.randperm(len(y), generator=generator).to(device)  # drawn on the CPU generator
         for start in range(0, len(y), batch_size):
             batch = order[start : start + batch_size]
             if len(batch) < 2 and len(y) >= 2:

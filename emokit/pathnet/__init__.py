@@ -5,6 +5,9 @@ genetic search and the transfer protocol. The ``pathnet`` method plugin runs it 
 >>> report = transfer([source], target, Architecture(input_dim=88), SearchConfig(), seed=0)
 >>> report.model.predict(target.name, X_test)       # the target's best path
 >>> report.model.save("savee-to-enterface.pt")      # PathNet.load(...) gives it back
+
+``transfer(..., device="cuda:0")`` evolves on a GPU (the random draws stay on the CPU generator);
+saved models hold CPU tensors.
 """
 
 from emokit.pathnet.genetics import mutate, random_genotypes, random_pairs, tournaments

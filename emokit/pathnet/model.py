@@ -14,6 +14,12 @@ frozen modules, which is not what PathNet measures.
 After a task, its best path's modules are frozen: they are never updated again but can be chosen by
 the paths of later tasks. ``owner`` records which task froze each module, so a transfer can report
 which source knowledge the target reuses.
+
+Devices: the modules, the heads and the input scaling live on the model's :attr:`PathNet.device`
+(``PathNet(..., device=...)``, :meth:`PathNet.to`); the integer bookkeeping (frozen masks, owners,
+paths) stays on the host. Every random draw is made on the CPU generator given and then moved to the
+device, so a seed gives the same initial weights on every device. :meth:`PathNet.save` writes CPU
+tensors, so a model trained on a GPU loads anywhere.
 """
 
 from __future__ import annotations
@@ -63,9 +69,10 @@ class TaskRecord:
     Attributes:
         name: the task's name (a corpus name in the bench).
         classes: the class names the head's outputs stand for, in order.
-        head_weight, head_bias: ``[C, width]`` and ``[C]``.
-        path: int64 ``[L, N]``, the best path found for this task.
-        input_mean, input_scale: float32 ``[input_dim]``, the z-scoring of the task's inputs.
+        head_weight, head_bias: ``[C, width]`` and ``[C]``, on the model's device.
+        path: int64 ``[L, N]``, the best path found for this task (on the host).
+        input_mean, input_scale: float32 ``[input_dim]``, the z-scoring of the task's inputs, on the
+            model's device.
         facts: JSON-ready numbers about how the task was learnt (fitness, validation UAR, ...).
     """
 
@@ -84,21 +91,35 @@ class PathNet:
 
     Attributes:
         arch: the :class:`Architecture`.
-        weights, biases: per layer, ``[M, width, D_in]`` and ``[M, width]`` leaf tensors (trained in
-            place by :mod:`emokit.pathnet.search`).
-        frozen: bool ``[L, M]``, modules that belong to an earlier task's best path.
-        owner: int64 ``[L, M]``, index into :attr:`tasks` of the task that froze each module, -1 if none.
+        weights, biases: per layer, ``[M, width, D_in]`` and ``[M, width]`` leaf tensors on
+            :attr:`device` (trained in place by :mod:`emokit.pathnet.search`).
+        frozen: bool ``[L, M]`` (on the host), modules that belong to an earlier task's best path.
+        owner: int64 ``[L, M]`` (on the host), index into :attr:`tasks` of the task that froze each
+            module, -1 if none.
         tasks: the tasks learnt, in order.
+
+    Args:
+        arch: the architecture.
+        generator: a CPU generator the initial weights are drawn from (default: seed 0).
+        device: where the modules live (``"cpu"``, ``"cuda:0"``, ...).
     """
 
-    def __init__(self, arch: Architecture, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        arch: Architecture,
+        generator: torch.Generator | None = None,
+        device: str | torch.device = "cpu",
+    ):
         self.arch = arch
         self.weights: list[torch.Tensor] = []
         self.biases: list[torch.Tensor] = []
+        device = torch.device(device)
         fan_in = arch.input_dim
         for _ in range(arch.layers):
-            self.weights.append(torch.empty(arch.modules, arch.width, fan_in, requires_grad=True))
-            self.biases.append(torch.empty(arch.modules, arch.width, requires_grad=True))
+            self.weights.append(
+                torch.empty(arch.modules, arch.width, fan_in, device=device, requires_grad=True)
+            )
+            self.biases.append(torch.empty(arch.modules, arch.width, device=device, requires_grad=True))
             fan_in = arch.width
         self.frozen = torch.zeros(arch.layers, arch.modules, dtype=torch.bool)
         self.owner = torch.full((arch.layers, arch.modules), -1, dtype=torch.long)
@@ -106,6 +127,28 @@ class PathNet:
         self.reinitialise_unfrozen(generator or torch.Generator().manual_seed(0))
 
     # -- parameters ------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """The device the modules (and the tasks' heads and input scaling) are on."""
+        return self.weights[0].device
+
+    def to(self, device: str | torch.device) -> PathNet:
+        """Move the modules, heads and input scaling to ``device`` (in place); returns the model.
+
+        The modules stay leaf tensors that require grad; the host bookkeeping does not move.
+        """
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        self.weights = [w.detach().to(device).requires_grad_() for w in self.weights]
+        self.biases = [b.detach().to(device).requires_grad_() for b in self.biases]
+        for t in self.tasks:
+            t.head_weight = t.head_weight.detach().to(device)
+            t.head_bias = t.head_bias.detach().to(device)
+            t.input_mean = t.input_mean.to(device)
+            t.input_scale = t.input_scale.to(device)
+        return self
+
     def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``(weight, bias)`` per layer, as :func:`emokit.kernels.population_forward` takes them."""
         return list(zip(self.weights, self.biases, strict=True))
@@ -114,22 +157,27 @@ class PathNet:
     def reinitialise_unfrozen(self, generator: torch.Generator) -> None:
         """Draw fresh weights for every module that is not frozen (frozen ones keep theirs).
 
-        Uniform in +-1/sqrt(fan_in), as ``torch.nn.Linear`` initialises.
+        Uniform in +-1/sqrt(fan_in), as ``torch.nn.Linear`` initialises. The draws are made on the
+        CPU ``generator`` and moved to the model's device: the same weights on every device.
         """
         for layer, (weight, bias) in enumerate(self.layers()):
             bound = 1.0 / math.sqrt(weight.shape[-1])
-            fresh_w = torch.empty_like(weight).uniform_(-bound, bound, generator=generator)
-            fresh_b = torch.empty_like(bias).uniform_(-bound, bound, generator=generator)
-            keep = self.frozen[layer]
+            fresh_w = torch.empty(weight.shape, dtype=weight.dtype).uniform_(
+                -bound, bound, generator=generator
+            )
+            fresh_b = torch.empty(bias.shape, dtype=bias.dtype).uniform_(-bound, bound, generator=generator)
+            fresh_w, fresh_b = fresh_w.to(weight.device), fresh_b.to(bias.device)
+            keep = self.frozen[layer].to(weight.device)
             weight.copy_(torch.where(keep[:, None, None], weight, fresh_w))
             bias.copy_(torch.where(keep[:, None], bias, fresh_b))
 
     def new_head(self, num_classes: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """A freshly initialised task head ``([C, width], [C])`` (leaf tensors that require grad)."""
+        """A freshly initialised task head ``([C, width], [C])`` on the model's device (leaf tensors
+        that require grad), drawn on the CPU ``generator``."""
         bound = 1.0 / math.sqrt(self.arch.width)
         weight = torch.empty(num_classes, self.arch.width).uniform_(-bound, bound, generator=generator)
         bias = torch.empty(num_classes).uniform_(-bound, bound, generator=generator)
-        return weight.requires_grad_(), bias.requires_grad_()
+        return weight.to(self.device).requires_grad_(), bias.to(self.device).requires_grad_()
 
     def state(self) -> list[torch.Tensor]:
         """Copies of every module parameter (for snapshots; see :meth:`load_state`)."""
@@ -143,8 +191,8 @@ class PathNet:
 
     # -- tasks -----------------------------------------------------------------------------------
     def check_path(self, path: torch.Tensor) -> torch.Tensor:
-        """``path`` as int64 ``[L, N]`` after checking its shape and range."""
-        path = torch.as_tensor(path, dtype=torch.long)
+        """``path`` as int64 ``[L, N]`` on the host after checking its shape and range."""
+        path = torch.as_tensor(path, dtype=torch.long, device="cpu")
         if path.dim() != 2 or path.shape[0] != self.arch.layers:
             raise ValueError(f"a path must be [L={self.arch.layers}, N], got {list(path.shape)}")
         if path.numel() and (path.min() < 0 or path.max() >= self.arch.modules):
@@ -187,33 +235,45 @@ class PathNet:
 
     @torch.no_grad()
     def logits(self, name: str, X: np.ndarray | torch.Tensor, *, backend: str | None = None) -> torch.Tensor:
-        """Logits ``[n, C]`` of task ``name``'s best path for raw (not yet z-scored) inputs ``X``."""
+        """Logits ``[n, C]`` (on the model's device) of task ``name``'s best path for raw (not yet
+        z-scored) inputs ``X`` (an array, or a tensor on any device)."""
         from emokit.kernels import population_forward
 
         record = self.task(name)
-        x = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        device = self.device
+        if isinstance(X, torch.Tensor):
+            x = X.detach().to(torch.float32)
+        else:
+            x = torch.as_tensor(np.asarray(X, dtype=np.float32))
         if x.dim() != 2 or x.shape[1] != self.arch.input_dim:
             raise ValueError(
                 f"inputs for task {name!r} must be [n, {self.arch.input_dim}], got {list(x.shape)}"
             )
         if x.shape[0] == 0:
-            return torch.zeros(0, len(record.classes))
-        x = (x - record.input_mean) / record.input_scale
+            return torch.zeros(0, len(record.classes), device=device)
+        x = (x.to(device) - record.input_mean.to(device)) / record.input_scale.to(device)
         out = population_forward(
-            x, self.layers(), record.path[None], record.head_weight, record.head_bias, backend=backend
+            x,
+            self.layers(),
+            record.path[None].to(device),
+            record.head_weight.to(device),
+            record.head_bias.to(device),
+            backend=backend,
         )
         return out.logits[0]
 
     def predict(self, name: str, X: np.ndarray | torch.Tensor, *, backend: str | None = None) -> np.ndarray:
-        """Class indices (into the task's ``classes``) predicted by task ``name``'s best path."""
-        return self.logits(name, X, backend=backend).argmax(-1).numpy()
+        """Class indices (into the task's ``classes``) predicted by task ``name``'s best path, as a
+        NumPy int64 array whatever the model's device."""
+        return self.logits(name, X, backend=backend).argmax(-1).cpu().numpy()
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write modules, frozen masks, owners and every task (head, best path, scaling) to ``path``.
 
         The file holds only tensors, strings and numbers, so :meth:`load` reads it with
-        ``torch.load(weights_only=True)`` (no code is unpickled).
+        ``torch.load(weights_only=True)`` (no code is unpickled). The tensors are written from the
+        CPU, so a model trained on a GPU loads on a machine without one.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,19 +281,19 @@ class PathNet:
             "format": FILE_FORMAT,
             "version": FILE_VERSION,
             "architecture": asdict(self.arch),
-            "weights": [w.detach().clone() for w in self.weights],
-            "biases": [b.detach().clone() for b in self.biases],
-            "frozen": self.frozen.clone(),
-            "owner": self.owner.clone(),
+            "weights": [w.detach().cpu().clone() for w in self.weights],
+            "biases": [b.detach().cpu().clone() for b in self.biases],
+            "frozen": self.frozen.cpu().clone(),
+            "owner": self.owner.cpu().clone(),
             "tasks": [
                 {
                     "name": t.name,
                     "classes": list(t.classes),
-                    "head_weight": t.head_weight.detach().clone(),
-                    "head_bias": t.head_bias.detach().clone(),
-                    "path": t.path.clone(),
-                    "input_mean": t.input_mean.clone(),
-                    "input_scale": t.input_scale.clone(),
+                    "head_weight": t.head_weight.detach().cpu().clone(),
+                    "head_bias": t.head_bias.detach().cpu().clone(),
+                    "path": t.path.cpu().clone(),
+                    "input_mean": t.input_mean.cpu().clone(),
+                    "input_scale": t.input_scale.cpu().clone(),
                     "facts": t.facts,
                 }
                 for t in self.tasks
@@ -245,8 +305,9 @@ class PathNet:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> PathNet:
-        """Read a model written by :meth:`save`; a file that is not one gives a clear error."""
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> PathNet:
+        """Read a model written by :meth:`save` onto ``device`` (the file is read on the CPU, then
+        moved); a file that is not one gives a clear error."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"PathNet model {path} does not exist")
@@ -280,4 +341,4 @@ class PathNet:
                     facts=dict(t["facts"]),
                 )
             )
-        return model
+        return model.to(device)

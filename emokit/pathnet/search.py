@@ -18,7 +18,12 @@ One generation (Fernando et al.'s binary tournament, every tournament of the pop
 The search stops after ``generations``, when the champion's fitness reaches ``threshold``, when
 ``budget_s`` seconds have gone, or after ``patience`` generations without a better validation score,
 whichever comes first. Frozen modules (earlier tasks' best paths) get no gradient and stay bitwise
-unchanged. All randomness comes from one seeded ``torch.Generator``.
+unchanged. All randomness comes from one seeded CPU ``torch.Generator``.
+
+Devices: the search runs on the model's device (:attr:`PathNet.device`; the :class:`StageData`
+tensors must be there too). The genetics (genotypes, pairings, mutations) and every random draw stay
+on the host and their results are moved to the device, so the draws do not depend on it; on a CUDA
+model the batched engine runs on :mod:`emokit.kernels`' CUDA kernels (or its fallback on CUDA).
 """
 
 from __future__ import annotations
@@ -95,7 +100,7 @@ class SearchConfig:
 
 @dataclass
 class StageData:
-    """The (already z-scored) rows one task's search uses.
+    """The (already z-scored) rows one task's search uses, on the model's device.
 
     Attributes:
         X_train, y_train: rows the paths train on.
@@ -201,16 +206,20 @@ def per_path_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
 
 
 class _Minibatches:
-    """Shuffled passes over the training rows, reshuffled when a pass is used up."""
+    """Shuffled passes over the training rows, reshuffled when a pass is used up (drawn on the CPU
+    generator, handed out on ``device``)."""
 
-    def __init__(self, rows: int, batch_size: int, generator: torch.Generator):
+    def __init__(
+        self, rows: int, batch_size: int, generator: torch.Generator, device: torch.device | None = None
+    ):
         self.rows, self.batch_size, self.generator = rows, min(batch_size, rows), generator
-        self.order = torch.randperm(rows, generator=generator)
+        self.device = device or torch.device("cpu")
+        self.order = torch.randperm(rows, generator=generator).to(self.device)
         self.at = 0
 
     def next(self) -> torch.Tensor:
         if self.at + self.batch_size > self.rows:
-            self.order = torch.randperm(self.rows, generator=self.generator)
+            self.order = torch.randperm(self.rows, generator=self.generator).to(self.device)
             self.at = 0
         batch = self.order[self.at : self.at + self.batch_size]
         self.at += self.batch_size
@@ -266,10 +275,12 @@ def evolve(
     """Evolve a population of paths on one task; leave ``model`` holding the selected snapshot.
 
     Args:
-        model: the PathNet; its unfrozen modules are trained in place, frozen ones never change.
-        data: the task's rows (see :class:`StageData`).
+        model: the PathNet; its unfrozen modules are trained in place, on its device; frozen ones
+            never change.
+        data: the task's rows (see :class:`StageData`), on the model's device.
         config: :class:`SearchConfig`.
-        generator: every random draw (population, minibatches, pairings, mutations) comes from it.
+        generator: a CPU generator; every random draw (population, minibatches, pairings,
+            mutations) comes from it.
         head: the task's head (default: a fresh one from ``model.new_head``).
         progress: called after each generation.
 
@@ -287,9 +298,13 @@ def evolve(
     engine = (_BatchedEngine if config.engine == "batched" else _SerialEngine)(model, head, config)
     trainable = [*model.weights, *model.biases, *head]
     optimiser = torch.optim.Adam(trainable, lr=config.lr, fused=True)
-    frozen = model.frozen
+    device = model.device
+    # the frozen masks of the layers that have frozen modules, on the device (None: nothing frozen)
+    frozen = [mask.to(device) if mask.any() else None for mask in model.frozen]
+    # the genotypes stay on the host (the genetics and their draws); ``population`` is their copy
+    # on the device, which the engines run
     genotypes = random_genotypes(config.population, arch.layers, arch.active, arch.modules, generator)
-    batches = _Minibatches(len(data.y_train), config.batch_size, generator)
+    batches = _Minibatches(len(data.y_train), config.batch_size, generator, device)
 
     history: list[GenerationStats] = []
     seen: list[torch.Tensor] = []
@@ -298,18 +313,20 @@ def evolve(
     started = time.perf_counter()
     for generation in range(config.generations):
         tick = time.perf_counter()
+        population = genotypes.to(device)
         for _ in range(config.steps):
             batch = batches.next()
             optimiser.zero_grad(set_to_none=False)
-            engine.population_loss(data.X_train[batch], data.y_train[batch], genotypes, data.class_weights)
+            engine.population_loss(data.X_train[batch], data.y_train[batch], population, data.class_weights)
             _drop_frozen_grads(model, frozen)
             optimiser.step()
         with torch.no_grad():
-            logits = engine.logits(data.X_fitness, genotypes)
+            logits = engine.logits(data.X_fitness, population)
             fitness = per_path_uar(logits, data.y_fitness, data.num_classes)
             loss = per_path_loss(logits, data.y_fitness, data.class_weights)
             champion = int(_argbest(fitness, loss))
-            val_logits = engine.logits(data.X_val, genotypes[champion : champion + 1])
+            val_logits = engine.logits(data.X_val, population[champion : champion + 1])
+            fitness, loss = fitness.cpu(), loss.cpu()  # the tournaments run on the host
             val_uar = float(per_path_uar(val_logits, data.y_val, data.num_classes)[0])
         seen.append(genotypes.clone())
         seconds = time.perf_counter() - tick
@@ -374,10 +391,12 @@ def _argbest(fitness: torch.Tensor, loss: torch.Tensor) -> int:
     return int(candidates[loss[candidates].argmin()])
 
 
-def _drop_frozen_grads(model: PathNet, frozen: torch.Tensor) -> None:
-    """Zero the gradients of frozen modules: with Adam's state starting at zero, they never move."""
-    for layer, (weight, bias) in enumerate(model.layers()):
-        mask = frozen[layer]
-        if mask.any():
+def _drop_frozen_grads(model: PathNet, frozen: list[torch.Tensor | None]) -> None:
+    """Zero the gradients of frozen modules: with Adam's state starting at zero, they never move.
+
+    ``frozen`` holds each layer's frozen mask on the model's device, ``None`` where none is frozen.
+    """
+    for (weight, bias), mask in zip(model.layers(), frozen, strict=True):
+        if mask is not None:
             weight.grad[mask] = 0.0
             bias.grad[mask] = 0.0

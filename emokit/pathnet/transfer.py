@@ -9,6 +9,9 @@ For every task in the sequence (sources in the order given, then the target):
 The target's best path then says which source knowledge it reuses (:meth:`PathNet.reused_modules`).
 A transfer can also start from a saved model (``start_from``): its tasks' modules stay frozen and
 only the remaining tasks are evolved.
+
+``transfer(..., device=...)`` runs every stage on that device (a saved model is moved there); the
+random draws stay on one CPU generator, so a seed draws the same whatever the device.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch
 
 from emokit.pathnet.model import Architecture, PathNet, TaskRecord
 from emokit.pathnet.search import GenerationStats, SearchConfig, SearchResult, StageData, evolve
-from emokit.training import Standardizer, class_weights
+from emokit.training import Standardizer, class_weights, torch_device
 
 
 @dataclass
@@ -58,9 +61,13 @@ def fitness_rows(y: np.ndarray, fraction: float, generator: torch.Generator) -> 
 
 
 def stage_data(
-    task: TaskData, fitness_fraction: float, generator: torch.Generator
+    task: TaskData,
+    fitness_fraction: float,
+    generator: torch.Generator,
+    device: str | torch.device = "cpu",
 ) -> tuple[StageData, Standardizer]:
-    """Z-score the task with its training rows' statistics and hold out the fitness rows."""
+    """Z-score the task with its training rows' statistics and hold out the fitness rows (drawn on
+    the CPU ``generator``); the rows are put on ``device``."""
     if len(task.y_train) < 2:
         raise ValueError(
             f"task {task.name!r} has {len(task.y_train)} training rows; PathNet needs at least 2"
@@ -73,15 +80,16 @@ def stage_data(
     held = fitness_rows(task.y_train, fitness_fraction, generator)
     keep = np.setdiff1d(np.arange(len(y)), held)
     num_classes = len(task.classes)
+    device = torch.device(device)
     data = StageData(
-        X_train=X[keep],
-        y_train=y[keep],
-        X_fitness=X[held],
-        y_fitness=y[held],
-        X_val=torch.as_tensor(scaler.transform(task.X_val)),
-        y_val=torch.as_tensor(np.asarray(task.y_val, dtype=np.int64)),
+        X_train=X[keep].to(device),
+        y_train=y[keep].to(device),
+        X_fitness=X[held].to(device),
+        y_fitness=y[held].to(device),
+        X_val=torch.as_tensor(scaler.transform(task.X_val)).to(device),
+        y_val=torch.as_tensor(np.asarray(task.y_val, dtype=np.int64)).to(device),
         num_classes=num_classes,
-        class_weights=class_weights(task.y_train[keep], num_classes),
+        class_weights=class_weights(task.y_train[keep], num_classes).to(device),
     )
     return data, scaler
 
@@ -93,8 +101,9 @@ def learn_task(
     generator: torch.Generator,
     progress: Callable[[GenerationStats, int], None] | None = None,
 ) -> SearchResult:
-    """Re-initialise the unfrozen modules, evolve on ``task``, record it and freeze its best path."""
-    data, scaler = stage_data(task, config.fitness_fraction, generator)
+    """Re-initialise the unfrozen modules, evolve on ``task`` (on the model's device), record it and
+    freeze its best path."""
+    data, scaler = stage_data(task, config.fitness_fraction, generator, model.device)
     model.reinitialise_unfrozen(generator)
     result = evolve(model, data, config, generator, progress=progress)
     assert scaler.mean is not None and scaler.scale is not None
@@ -105,8 +114,8 @@ def learn_task(
             head_weight=result.head[0].detach().clone(),
             head_bias=result.head[1].detach().clone(),
             path=result.best_path,
-            input_mean=torch.as_tensor(scaler.mean, dtype=torch.float32),
-            input_scale=torch.as_tensor(scaler.scale, dtype=torch.float32),
+            input_mean=torch.as_tensor(scaler.mean, dtype=torch.float32).to(model.device),
+            input_scale=torch.as_tensor(scaler.scale, dtype=torch.float32).to(model.device),
             facts=result.summary(),
         )
     )
@@ -143,9 +152,10 @@ class TransferReport:
 
 class SourceStageCache:
     """Remembers a transfer's state after its source stages, so that cells with the same sources,
-    architecture, search settings and seed (every target fold and budget of one repeat) evolve the
-    sources once. A hit restores the model and the random generator exactly, so the target stage,
-    and the result, are bitwise those of a transfer run from scratch.
+    architecture, search settings, seed and device (every target fold and budget of one repeat)
+    evolve the sources once (a source stage evolved on one device is never reused on another). A hit
+    restores the model and the random generator exactly, so the target stage, and the result, are
+    bitwise those of a transfer run from scratch.
     """
 
     def __init__(self, capacity: int = 8) -> None:
@@ -154,9 +164,15 @@ class SourceStageCache:
         self.hits = 0
 
     @staticmethod
-    def key(sources: Sequence[TaskData], arch: Architecture, config: SearchConfig, seed: int) -> str:
+    def key(
+        sources: Sequence[TaskData],
+        arch: Architecture,
+        config: SearchConfig,
+        seed: int,
+        device: str | torch.device = "cpu",
+    ) -> str:
         digest = hashlib.sha256()
-        digest.update(repr((asdict(arch), config.to_dict(), seed)).encode())
+        digest.update(repr((asdict(arch), config.to_dict(), seed, str(torch_device(device)))).encode())
         for task in sources:
             digest.update(repr((task.name, task.classes)).encode())
             for array in (task.X_train, task.y_train, task.X_val, task.y_val):
@@ -191,6 +207,7 @@ def transfer(
     start_from: PathNet | None = None,
     progress: StageProgressFn | None = None,
     cache: SourceStageCache | None = None,
+    device: str | torch.device = "cpu",
 ) -> TransferReport:
     """Evolve on each source in order (freezing each best path), then on the target.
 
@@ -205,17 +222,20 @@ def transfer(
         progress: called after each generation of each stage.
         cache: reuse the source stages of an earlier identical transfer (see
             :class:`SourceStageCache`; not used with ``start_from``).
+        device: where the model and the rows live and every stage runs (``start_from`` is moved
+            there); the generator stays on the CPU.
     """
+    device = torch_device(device)
     generator = torch.Generator().manual_seed(seed)
     if start_from is not None:
-        model = start_from
+        model = start_from.to(device)
         if model.arch.input_dim != target.X_train.shape[1]:
             raise ValueError(
                 f"the saved PathNet takes {model.arch.input_dim} features per sample, but the "
                 f"target {target.name!r} has {target.X_train.shape[1]}: use the features it was trained on"
             )
     else:
-        model = PathNet(arch, generator)
+        model = PathNet(arch, generator, device=device)
     sequence = [*sources, target]
     names = [t.name for t in sequence]
     learnt = {t.name for t in model.tasks}
@@ -228,7 +248,7 @@ def transfer(
         )
     stages: dict[str, SearchResult] = {}
     key = (
-        SourceStageCache.key(sources, arch, config, seed)
+        SourceStageCache.key(sources, arch, config, seed, device)
         if cache is not None and start_from is None
         else None
     )

@@ -16,6 +16,9 @@ Options (``--option KEY=VALUE`` for every method that takes it, ``--option METHO
 one), declared in :attr:`Method.options`: the MLP methods take ``epochs`` (150), ``lr`` (1e-3),
 ``hidden`` (``256x128``) and ``dropout`` (0.3), ``finetune`` also ``finetune_lr`` (3e-4); ``svm``
 takes ``svm_c`` (the grid of C, ``0.1,1,10``).
+
+The MLP methods train and predict on ``TransferTask.device`` (``emokit bench --device``); ``svm``
+is scikit-learn's and always runs on the CPU. Each method's ``info()`` records the device it ran on.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.svm import SVC
 from torch import nn
 
@@ -36,8 +40,10 @@ from emokit.training import (
     MLP_OPTIONS,
     TrainResult,
     mlp_from_options,
+    model_device,
     predict,
     seed_everything,
+    torch_device,
     train_classifier,
     uar,
 )
@@ -65,9 +71,10 @@ def source_views(task: TransferTask) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 class SourceModels:
     """The MLPs trained on the sources, remembered by what determines them (the sources' rows, the
-    options, the seed), so that ``source-only`` and ``finetune`` train each one once per repeat
-    rather than once per target fold and budget. Training is seeded, so a remembered model is
-    bitwise the one a fresh training would give."""
+    options, the seed, the device they were trained on), so that ``source-only`` and ``finetune``
+    train each one once per repeat rather than once per target fold and budget. Training is seeded,
+    so a remembered model is bitwise the one a fresh training would give (a model trained on one
+    device is never handed to a cell on another)."""
 
     def __init__(self, capacity: int = 16) -> None:
         self.capacity = capacity
@@ -102,9 +109,19 @@ SOURCE_MODELS = SourceModels()
 
 
 class _MLPMethod(Method):
-    """Shared plumbing: build the MLP and train it with the shared loop."""
+    """Shared plumbing: build the MLP on the task's device and train it with the shared loop."""
 
     options = MLP_OPTIONS
+
+    def __init__(self) -> None:
+        self._info: dict[str, Any] = {}
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._info)
+
+    def _ran(self, model: nn.Module) -> None:
+        """Record the facts of the run that trained ``model``."""
+        self._info = {"device": str(model_device(model))}
 
     def _train(
         self,
@@ -118,11 +135,13 @@ class _MLPMethod(Method):
         seed_offset: int = 0,
         source_stage: bool = False,
     ) -> tuple[nn.Module, TrainResult]:
-        """Train ``model`` (default: a fresh MLP) on ``train``, selecting on ``val``."""
+        """Train ``model`` (default: a fresh MLP on ``task.device``) on ``train``, selecting on ``val``."""
+        device = torch_device(task.device)
         if model is None and source_stage:
             key = SOURCE_MODELS.key(
                 (*train, *val),
                 (
+                    str(device),
                     task.seed + seed_offset,
                     task.num_classes,
                     lr,
@@ -133,7 +152,7 @@ class _MLPMethod(Method):
             )
             remembered = SOURCE_MODELS.get(key)
             if remembered is not None:
-                model = mlp_from_options(train[0].shape[1], task.num_classes, values)
+                model = mlp_from_options(train[0].shape[1], task.num_classes, values).to(device)
                 model.load_state_dict(remembered[0])
                 model.eval()
                 return model, remembered[1]
@@ -142,7 +161,8 @@ class _MLPMethod(Method):
             return model, result
         if model is None:
             seed_everything(task.seed + seed_offset)  # the initial weights are part of the seeded run
-            model = mlp_from_options(train[0].shape[1], task.num_classes, values)
+            # initialised on the CPU (the same draws whatever the device), then moved
+            model = mlp_from_options(train[0].shape[1], task.num_classes, values).to(device)
         result = train_classifier(
             model,
             train,
@@ -176,6 +196,7 @@ class _MLPMethod(Method):
             seed_offset=seed_offset,
         )
         task.report_validation(result.best_val_uar, on="target validation")
+        self._ran(model)
         return predict(model, t.test.X)
 
 
@@ -185,10 +206,12 @@ class SourceOnly(_MLPMethod):
     uses_target_labels = False
 
     def run(self, task: TransferTask) -> np.ndarray:
+        self._info = {}
         values = self.option_values(task)
         Xtr, ytr, Xva, yva = source_views(task)
         model, result = self._train(task, values, (Xtr, ytr), (Xva, yva), lr=values["lr"], source_stage=True)
         task.report_validation(result.best_val_uar, on="source validation")
+        self._ran(model)
         return predict(model, task.target.test.X)
 
 
@@ -197,6 +220,7 @@ class TargetOnly(_MLPMethod):
     description = "MLP trained on the target's training speakers only (no transfer)"
 
     def run(self, task: TransferTask) -> np.ndarray:
+        self._info = {}
         values = self.option_values(task)
         return self._train_on_target(task, values, lr=values["lr"])
 
@@ -207,6 +231,7 @@ class FineTune(_MLPMethod):
     options = (*MLP_OPTIONS, FINETUNE_LR)
 
     def run(self, task: TransferTask) -> np.ndarray:
+        self._info = {}
         values = self.option_values(task)
         Xs, ys, Xsv, ysv = source_views(task)
         model, _ = self._train(task, values, (Xs, ys), (Xsv, ysv), lr=values["lr"], source_stage=True)
@@ -215,12 +240,21 @@ class FineTune(_MLPMethod):
 
 
 class SourceSVM(Method):
+    """scikit-learn's SVC: it runs on the CPU whatever ``task.device`` is, and its ``info()`` says so."""
+
     name = "svm"
     description = "RBF SVM (scikit-learn) trained on the sources, C chosen on their validation speakers"
     uses_target_labels = False
     options = (SVM_C,)
 
+    def __init__(self) -> None:
+        self._info: dict[str, Any] = {}
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._info)
+
     def run(self, task: TransferTask) -> np.ndarray:
+        self._info = {}
         values = self.option_values(task)
         Xtr, ytr, Xva, yva = source_views(task)
         best, best_uar = None, -1.0
@@ -232,4 +266,7 @@ class SourceSVM(Method):
                 best, best_uar = model, score
         assert best is not None
         task.report_validation(best_uar, on="source validation", C=best.C)
+        self._info = {"device": "cpu"}
+        if torch.device(task.device).type != "cpu":
+            self._info["note"] = f"svm: scikit-learn runs on the CPU (not on {task.device})"
         return best.predict(task.target.test.X).astype(np.int64)

@@ -22,6 +22,9 @@ Options (``--option cascade.KEY=VALUE``, or ``KEY=VALUE`` for every method that 
   baselines' options of the same names.
 
 ``pooled`` takes ``epochs``, ``lr``, ``hidden`` and ``dropout`` as the baselines do.
+
+Both train and predict on ``TransferTask.device`` (``emokit bench --device``) and record it in
+``info()``.
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ from emokit.training import (
     HIDDEN,
     MLP_OPTIONS,
     mlp_from_options,
+    model_device,
     predict,
     seed_everything,
+    torch_device,
     train_classifier,
 )
 
@@ -184,12 +189,13 @@ def per_stage(
 
 def new_model(task: TransferTask, values: Mapping[str, Any] | None = None) -> nn.Module:
     """The baselines' MLP for ``task``, seeded by the task, sized by the ``hidden`` and ``dropout`` of
-    ``values`` (a method's option values; default: the cascade's for ``task``)."""
+    ``values`` (a method's option values; default: the cascade's for ``task``), on ``task.device``
+    (initialised on the CPU, so the weights do not depend on the device, then moved)."""
     if values is None:
         values = Cascade().option_values(task)
     seed_everything(task.seed)  # the initial weights are part of the seeded run
     dim = task.target.train.X.shape[1]
-    return mlp_from_options(dim, task.num_classes, values)
+    return mlp_from_options(dim, task.num_classes, values).to(torch_device(task.device))
 
 
 class Cascade(Method):
@@ -232,7 +238,7 @@ class Cascade(Method):
         stages = self.stages(task, values)
         model = new_model(task, values)
         records = run_cascade(model, stages, task.num_classes, task.seed)
-        self._info = {"stages": [r.summary() for r in records]}
+        self._info = {"device": str(model_device(model)), "stages": [r.summary() for r in records]}
         # the model predicts with the last stage's selection, made on the target's validation rows
         task.report_validation(records[-1].best_val_uar, on="target validation")
         return predict(model, task.target.test.X)
@@ -246,7 +252,11 @@ class Pooled(Method):
     description = "MLP trained once on the sources and the target's training speakers pooled"
     options = MLP_OPTIONS
 
+    def __init__(self) -> None:
+        self._info: dict[str, Any] = {}
+
     def run(self, task: TransferTask) -> np.ndarray:
+        self._info = {}
         values = self.option_values(task)
         target = task.target
         parts = [target.train] + [s.train for s in task.sources if s.train.corpus != target.train.corpus]
@@ -261,4 +271,8 @@ class Pooled(Method):
             lr=values["lr"],
         )
         task.report_validation(result.best_val_uar, on="target validation")
+        self._info = {"device": str(model_device(model))}
         return predict(model, target.test.X)
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._info)

@@ -14,7 +14,9 @@ Input: the ``face-logmel`` features (``--modality audiovisual``), cut back into 
 log-Mel image by ``TransferTask.feature_layout``.
 
 The features arrive as the runner normalised them (``--norm``); the method uses them as they are.
-The validation UAR reported is the selected epoch's.
+The validation UAR reported is the selected epoch's. The network trains and predicts on
+``TransferTask.device`` (``emokit bench --device``), recorded in ``info()``; its initial weights and
+the batch order are drawn on the CPU, so they do not depend on the device.
 
 Options (``--option fdan.KEY=VALUE``, or ``KEY=VALUE`` for every method that takes it; the
 defaults are :class:`FDANConfig`'s): ``backbone`` (``resnet34``, the paper's, by default;
@@ -37,7 +39,7 @@ import torch.nn.functional as F
 from emokit.bench import Method, MethodOption, OptionError, TransferTask
 from emokit.bench.options import method_option_values
 from emokit.losses import lmmd, ramp
-from emokit.training import seed_everything, uar
+from emokit.training import model_device, seed_everything, torch_device, uar
 from emokit_plugins.fdan.model import BACKBONES, FDANNet, load_pretrained
 
 
@@ -146,9 +148,14 @@ def training_step(
 
 @torch.no_grad()
 def predict(net: FDANNet, face: torch.Tensor, spec: torch.Tensor, batch: int = 128) -> np.ndarray:
+    """Class indices for the rows of ``face`` and ``spec``, computed on ``net``'s device, as NumPy."""
     net.eval()
-    out = [net(face[i : i + batch], spec[i : i + batch])[0].argmax(1) for i in range(0, len(face), batch)]
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+    device = model_device(net)
+    out = [
+        net(face[i : i + batch].to(device), spec[i : i + batch].to(device))[0].argmax(1)
+        for i in range(0, len(face), batch)
+    ]
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.int64)
 
 
 class FDAN(Method):
@@ -164,23 +171,27 @@ class FDAN(Method):
     def run(self, task: TransferTask) -> np.ndarray:
         self._info = {}
         config = FDANConfig.from_values(self.option_values(task))
-        generator = seed_everything(task.seed)
+        device = torch_device(task.device)
+        generator = seed_everything(task.seed)  # a CPU generator: the batch orders are drawn there
         layout = task.feature_layout
         sources = [s for s in task.sources if s.train.corpus != task.target.train.corpus] or task.sources
         s_face, s_spec = split_inputs(np.concatenate([s.train.X for s in sources]), layout)
         s_y = torch.as_tensor(np.concatenate([s.train.y for s in sources]))
         t_face, t_spec = split_inputs(task.target.train.X, layout)
         t_y = torch.as_tensor(task.target.train.y)
+        s_face, s_spec, s_y, t_face, t_spec, t_y = (
+            t.to(device) for t in (s_face, s_spec, s_y, t_face, t_spec, t_y)
+        )
         v_face, v_spec = split_inputs(task.target.val.X, layout)
-        net = build_model(config, task.num_classes)
+        net = build_model(config, task.num_classes).to(device)  # initialised on the CPU, then moved
         optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
         steps_per_epoch = max(1, -(-len(t_y) // config.batch))
         total = config.epochs * steps_per_epoch
         best_state, best_uar, best_epoch, since, step = copy.deepcopy(net.state_dict()), -1.0, -1, 0, 0
         history = []
         for epoch in range(config.epochs):
-            t_order = torch.randperm(len(t_y), generator=generator)
-            s_order = torch.randperm(len(s_y), generator=generator)
+            t_order = torch.randperm(len(t_y), generator=generator).to(device)
+            s_order = torch.randperm(len(s_y), generator=generator).to(device)
             for k in range(steps_per_epoch):
                 t_rows = t_order[k * config.batch : (k + 1) * config.batch]
                 s_rows = s_order[(k * config.batch) % len(s_y) :][: config.batch]
@@ -208,6 +219,7 @@ class FDAN(Method):
         net.load_state_dict(best_state)
         task.report_validation(best_uar, on="target validation")
         self._info = {
+            "device": str(model_device(net)),
             "backbone": config.backbone,
             "pretrained": config.pretrained,
             "best_epoch": best_epoch,

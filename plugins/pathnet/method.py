@@ -17,6 +17,11 @@ defaults are :class:`~emokit.pathnet.Architecture`'s and :class:`~emokit.pathnet
 - files: ``save`` (a folder: every cell's evolved model is written there) and ``load`` (a model
   file written by ``save`` or :meth:`PathNet.save`: its tasks stay frozen and only the target,
   and any source it has not learnt, are evolved).
+
+The population and the model live on ``TransferTask.device`` (``emokit bench --device``): on a CUDA
+device the batched engine runs on emokit's CUDA kernels, or on the pure-PyTorch fallback on CUDA
+when the extension has none. ``info()`` records the device and the kernel backend actually used.
+Saved models hold CPU tensors and load anywhere.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from emokit import kernels
 from emokit.bench import Method, MethodOption, TransferTask
@@ -42,6 +48,7 @@ from emokit.pathnet import (
     transfer,
 )
 from emokit.pathnet.search import ENGINES
+from emokit.training import torch_device
 
 
 def _default(config: type, name: str) -> Any:
@@ -144,6 +151,18 @@ def model_file_name(task: TransferTask) -> str:
     return re.sub(r"[^A-Za-z0-9+._-]", "_", name + ".pt")
 
 
+def kernel_backend(config: SearchConfig, device: torch.device) -> str:
+    """The kernels the search ran on ``device``: ``serial`` (plain torch ops, no kernels), ``ext``
+    (the extension has kernels for that device) or ``torch`` (the pure-PyTorch fallback), as
+    :mod:`emokit.kernels` chooses them for tensors on ``device``."""
+    if config.engine != "batched":
+        return "serial"
+    chosen = kernels.backend(config.backend)
+    if chosen == "ext" and device.type not in kernels.extension_state().devices:
+        return "torch"  # built without kernels for this device: the fallback ran (or "ext" refused)
+    return chosen
+
+
 class PathNetMethod(Method):
     name = "pathnet"
     description = (
@@ -160,6 +179,7 @@ class PathNetMethod(Method):
 
     def run(self, task: TransferTask) -> np.ndarray:
         self._info = {}  # never report a previous cell's facts
+        device = torch_device(task.device)
         arch_options, search_options, files = pathnet_settings(self.option_values(task))
         config = SearchConfig(**search_options)
         target_name = task.target.train.corpus
@@ -192,13 +212,15 @@ class PathNetMethod(Method):
             start_from=start_from,
             progress=progress,
             cache=self.sources_cache,
+            device=device,
         )
         predictions = report.model.predict(target_name, task.target.test.X, backend=config.backend)
         # the target stage's champion was selected on the target's validation rows
         task.report_validation(report.stages[target_name].val_uar, on="target validation")
         summary = report.summary()
         self._info = {
-            "kernel_backend": kernels.backend(config.backend) if config.engine == "batched" else "serial",
+            "device": str(report.model.device),
+            "kernel_backend": kernel_backend(config, report.model.device),
             "search": config.to_dict(),
             "loaded_from": files.get("load"),
             **summary,
