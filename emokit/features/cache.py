@@ -7,9 +7,14 @@ version, params) under ``<cache_dir>/features/<corpus>/<extractor>-<hash>.npz``:
 - the cache is filled incrementally and written every few seconds and on any exit (including
   Ctrl-C), so an interrupted extraction resumes where it stopped;
 - a call whose utterances are all cached opens no media file;
+- each row (and each cached failure) is stamped with the identity of the media file(s) its
+  extractor reads: size and modification time (a ``stat``), and the SHA-256 of the bytes that were
+  extracted. A file whose size or modification time changed is re-hashed: same bytes (touched,
+  copied, regenerated identically) keep the row, other bytes drop it and it is extracted again,
+  alone. A file that no longer exists keeps its row (there is nothing newer to extract from);
 - files that fail with :class:`~emokit.features.MediaReadError` are cached as failures too, so a
-  corrupt file is reported again without decoding it; a new corpus fingerprint retries them.
-  Other exceptions (likely an extractor bug) are reported but not cached.
+  corrupt file is reported again without decoding it; a new corpus fingerprint, or a change to the
+  file, retries them. Other exceptions (likely an extractor bug) are reported but not cached.
 
 Extractors may flag a usable-but-doubtful result by issuing a :class:`FeatureWarning` (e.g. the
 face extractor when it falls back to a centre crop); those come back as ``LoadProblem`` entries
@@ -35,11 +40,11 @@ from typing import Any
 
 import numpy as np
 
-from emokit.data.corpus import Corpus, LoadProblem, Utterance, provides
+from emokit.data.corpus import Corpus, LoadProblem, Utterance, modality_parts, provides
 from emokit.features.base import FeatureExtractor, MediaReadError
 
-#: bump when the layout of the cache files changes.
-CACHE_FORMAT = 1
+#: bump when the layout of the cache files changes (2: per-row media stamps and digests).
+CACHE_FORMAT = 2
 #: seconds between checkpoints of a running extraction.
 CHECKPOINT_SECONDS = 10.0
 #: below this many files a process pool costs more to start (~2 s) than it saves.
@@ -71,6 +76,7 @@ class FeatureTable:
         extractor: the extractor's name.
         cache_file: where the rows are cached (``None`` when nothing could be written).
         n_computed: rows and failures computed by this call (the rest came from the cache).
+        n_changed: of those, how many were cached but recomputed because their media file changed.
     """
 
     ids: np.ndarray
@@ -79,6 +85,7 @@ class FeatureTable:
     extractor: str = ""
     cache_file: Path | None = None
     n_computed: int = 0
+    n_changed: int = 0
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -157,16 +164,76 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
 
 
+# -- the identity of an utterance's media files -----------------------------------------------
+#: the stamp part of a file that could not be stat'ed
+_MISSING = "-"
+
+
+def media_paths(utterance: Utterance, modality: str) -> tuple[Path, ...]:
+    """The files an extractor of ``modality`` reads: the audio file, the video, or both (each once)."""
+    parts = {"audio": utterance.audio_path, "visual": utterance.video_path}
+    paths: list[Path] = []
+    for part in modality_parts(modality):
+        path = parts[part]
+        if path is not None and Path(path) not in paths:
+            paths.append(Path(path))
+    return tuple(paths)
+
+
+def media_stamp(paths: tuple[Path, ...]) -> str:
+    """``size:mtime_ns`` of each file (``-`` for one that cannot be stat'ed), joined by ``|``; a stat,
+    never an open."""
+    parts = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            parts.append(_MISSING)
+        else:
+            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def media_digest(paths: tuple[Path, ...]) -> str:
+    """The SHA-256 of the files' bytes, in order (hex); ``""`` when one cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        for path in paths:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            digest.update(b"\0")
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def _same_files(recorded: str, current: str) -> bool:
+    """Whether the files stamped ``recorded`` are still those stamped ``current``: the same stamps,
+    except that a file that is gone keeps its outcome (nothing newer exists to extract from)."""
+    if recorded == current:
+        return True
+    old, new = recorded.split("|"), current.split("|")
+    return len(old) == len(new) and all(n in (o, _MISSING) for o, n in zip(old, new, strict=True))
+
+
 @dataclass
 class _Entries:
-    """The cached outcome of every utterance processed so far (id -> row / failure / warnings)."""
+    """The cached outcome of every utterance processed so far (id -> row / failure / warnings),
+    with the stamp and digest of the media it came from."""
 
     rows: dict[str, np.ndarray] = field(default_factory=dict)
     failures: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (path, reason)
     notes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # id -> [(path, msg)]
+    stamps: dict[str, str] = field(default_factory=dict)  # id -> media_stamp when extracted
+    digests: dict[str, str] = field(default_factory=dict)  # id -> media_digest of what was extracted
 
     def __contains__(self, uid: str) -> bool:
         return uid in self.rows or uid in self.failures
+
+    def drop(self, uid: str) -> None:
+        for table in (self.rows, self.failures, self.notes, self.stamps, self.digests):
+            table.pop(uid, None)
 
     @property
     def dim(self) -> int | None:
@@ -184,9 +251,20 @@ def _load_entries(path: Path, key: dict[str, Any]) -> _Entries:
             ids = z["ids"].tolist()
             X = z["X"]
             entries = _Entries(rows={u: X[i] for i, u in enumerate(ids)})
+            entries.stamps = dict(zip(ids, z["stamps"].tolist(), strict=True))
+            entries.digests = dict(zip(ids, z["digests"].tolist(), strict=True))
             col = {name: z[name].tolist() for name in z.files if name.startswith(("fail_", "note_"))}
-            for u, p, r in zip(col["fail_ids"], col["fail_paths"], col["fail_reasons"], strict=True):
+            failed = zip(
+                col["fail_ids"],
+                col["fail_paths"],
+                col["fail_reasons"],
+                col["fail_stamps"],
+                col["fail_digests"],
+                strict=True,
+            )
+            for u, p, r, stamp, digest in failed:
                 entries.failures[u] = (p, r)
+                entries.stamps[u], entries.digests[u] = stamp, digest
             for u, p, m in zip(col["note_ids"], col["note_paths"], col["note_msgs"], strict=True):
                 entries.notes.setdefault(u, []).append((p, m))
             return entries
@@ -201,13 +279,18 @@ def _save_entries(path: Path, key: dict[str, Any], entries: _Entries) -> bool:
     dim = entries.dim or 0
     X = np.stack([entries.rows[u] for u in ids]) if ids else np.zeros((0, dim), np.float32)
     note_items = [(u, p, m) for u, ns in entries.notes.items() for p, m in ns]
+    failed = list(entries.failures)
     arrays = {
         "key": np.array(_key_json(key)),
         "ids": np.array(ids, dtype=str),
         "X": X.astype(np.float32, copy=False),
-        "fail_ids": np.array(list(entries.failures), dtype=str),
+        "stamps": np.array([entries.stamps.get(u, "") for u in ids], dtype=str),
+        "digests": np.array([entries.digests.get(u, "") for u in ids], dtype=str),
+        "fail_ids": np.array(failed, dtype=str),
         "fail_paths": np.array([p for p, _ in entries.failures.values()], dtype=str),
         "fail_reasons": np.array([r for _, r in entries.failures.values()], dtype=str),
+        "fail_stamps": np.array([entries.stamps.get(u, "") for u in failed], dtype=str),
+        "fail_digests": np.array([entries.digests.get(u, "") for u in failed], dtype=str),
         "note_ids": np.array([u for u, _, _ in note_items], dtype=str),
         "note_paths": np.array([p for _, p, _ in note_items], dtype=str),
         "note_msgs": np.array([m for _, _, m in note_items], dtype=str),
@@ -237,6 +320,7 @@ class _Outcome:
     error: str | None = None
     cacheable: bool = True  # media errors are; unexpected exceptions are not
     notes: list[str] = field(default_factory=list)
+    digest: str = ""  # media_digest of the files read
 
 
 def _media_path(utterance: Utterance, modality: str) -> Path | None:
@@ -246,7 +330,9 @@ def _media_path(utterance: Utterance, modality: str) -> Path | None:
 
 def _extract_one(extractor: FeatureExtractor, utterance: Utterance) -> _Outcome:
     path = str(_media_path(utterance, extractor.modality))
-    out = _Outcome(uid=utterance.id, path=path)
+    out = _Outcome(
+        uid=utterance.id, path=path, digest=media_digest(media_paths(utterance, extractor.modality))
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FeatureWarning)
         try:
@@ -382,13 +468,20 @@ def compute_features(
     key = cache_key(corpus, extractor)
     path = cache_path(corpus, extractor, cache_dir) if use_cache else None
     entries = _load_entries(path, key) if path is not None else _Entries()
+    stamps = {u.id: media_stamp(media_paths(u, modality)) for u in usable}
+    n_changed, refreshed = _revalidate(entries, usable, modality, stamps)
     todo = [u for u in usable if u.id not in entries]
     description = f"{extractor.name} features of {corpus.name}"
     n_computed = 0
     if todo:
-        n_computed = _run(extractor, todo, entries, path, key, description, progress, jobs, problems)
-    elif progress is not None:
-        progress(description, len(usable), len(usable))
+        n_computed = _run(
+            extractor, todo, entries, stamps, path, key, description, progress, jobs, problems, refreshed
+        )
+    else:
+        if path is not None and refreshed:
+            _save_entries(path, key, entries)
+        if progress is not None:
+            progress(description, len(usable), len(usable))
 
     ids, rows = [], []
     for u in usable:
@@ -409,25 +502,53 @@ def compute_features(
         extractor=extractor.name,
         cache_file=path if path is not None and path.exists() else None,
         n_computed=n_computed,
+        n_changed=n_changed,
     )
+
+
+def _revalidate(
+    entries: _Entries, usable: list[Utterance], modality: str, stamps: dict[str, str]
+) -> tuple[int, bool]:
+    """Drop the cached outcomes of ``usable`` utterances whose media changed since extraction.
+
+    A stamp that differs costs a hash of the file: the same bytes keep the outcome (with the new
+    stamp), other bytes drop it. Returns how many were dropped and whether a stamp was renewed.
+    """
+    dropped, refreshed = 0, False
+    for u in usable:
+        if u.id not in entries or _same_files(entries.stamps.get(u.id, ""), stamps[u.id]):
+            continue
+        digest = media_digest(media_paths(u, modality))
+        if digest and digest == entries.digests.get(u.id):
+            entries.stamps[u.id] = stamps[u.id]
+            refreshed = True
+        else:
+            entries.drop(u.id)
+            dropped += 1
+    return dropped, refreshed
 
 
 def _run(
     extractor: FeatureExtractor,
     todo: list[Utterance],
     entries: _Entries,
+    stamps: dict[str, str],
     path: Path | None,
     key: dict[str, Any],
     description: str,
     progress: ProgressCallback | None,
     jobs: int,
     problems: list[LoadProblem],
+    dirty: bool = False,
 ) -> int:
-    """Extract ``todo`` into ``entries``, checkpointing; returns how many were processed."""
+    """Extract ``todo`` into ``entries``, checkpointing; returns how many were processed.
+
+    ``stamps`` are the media stamps taken before extraction, recorded with each outcome (a file that
+    changes meanwhile is re-checked next time); ``dirty``: ``entries`` already differ from the file.
+    """
     total = len(todo)
     done = 0
     unexpected = 0
-    dirty = False
     last_save = time.monotonic()
     if progress is not None:
         progress(description, 0, total)
@@ -445,9 +566,11 @@ def _run(
                 entries.rows[out.uid] = out.vector
                 if out.notes:
                     entries.notes[out.uid] = [(out.path, m) for m in out.notes]
+                entries.stamps[out.uid], entries.digests[out.uid] = stamps[out.uid], out.digest
                 dirty = True
             elif out.cacheable:
                 entries.failures[out.uid] = (out.path, out.error or "unknown error")
+                entries.stamps[out.uid], entries.digests[out.uid] = stamps[out.uid], out.digest
                 dirty = True
             else:
                 problems.append(LoadProblem(Path(out.path), out.error or "unknown error"))
@@ -480,4 +603,7 @@ __all__ = [
     "cache_path",
     "compute_features",
     "corpus_fingerprint",
+    "media_digest",
+    "media_paths",
+    "media_stamp",
 ]

@@ -21,11 +21,12 @@ from emokit import hookimpl
 from emokit.data.corpus import Corpus
 from emokit.data.datasets import DatasetProvider, LoadContext
 
-from .generate import corpus_dir, fingerprint, prepare_corpus
+from .generate import CorpusRepairWarning, corpus_dir, fingerprint, prepare_corpus
 from .specs import GENERATOR_VERSION, SPECS, CorpusSpec
 
 __all__ = [
     "SPECS",
+    "CorpusRepairWarning",
     "SimulatedCorpus",
     "corpus_dir",
     "emokit_register_datasets",
