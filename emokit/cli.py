@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from emokit import __version__
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "data":
             return cmd_data(args, registry, console)
     except (UnknownNameError, UsageError, DataLayoutError, ResultFileError, ValueError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # one line
         return EXIT_USAGE
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

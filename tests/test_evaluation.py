@@ -244,7 +244,8 @@ def test_methods_never_get_labels_they_may_not_see(tones: Path, tmp_path: Path, 
         assert cells and all(c["status"] == "failed" for c in cells)
         for cell in cells:
             assert cell["error"]["type"] == "MethodContractError"
-            assert re.search(rf"method '{method.name}' read labels it may not see .*withheld", cell["error"]["message"])
+            expected = rf"method '{method.name}' read labels it may not see .*withheld"
+            assert re.search(expected, cell["error"]["message"])
 
 
 def test_a_source_list_naming_the_target_is_refused_but_within_corpus_stays(

@@ -18,8 +18,10 @@ import contextlib
 import os
 import pickle
 import queue
+import re
 import signal
 import socket
+import sys
 import threading
 import traceback
 from collections import deque
@@ -150,6 +152,10 @@ class _Worker:
     unit: WorkUnit | None = None
     current: CellStarted | None = None
     finished: set = field(default_factory=set)  # cell keys of the current unit recorded so far
+
+
+def kind_of(exc: BaseException) -> str:
+    return type(exc).__name__
 
 
 def death_reason(exitcode: int | None) -> str:
@@ -390,6 +396,10 @@ class RayExecutor:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
             if address is None:
                 kwargs["num_cpus"] = jobs * data.runtime.threads
+                # a local instance's workers import what this process imports (a plugin that is a
+                # module on sys.path but not installed, too); a cluster's nodes need it installed
+                paths = [p for p in sys.path if p and os.path.isdir(p)]
+                kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
             else:
                 kwargs["address"] = address
             try:
@@ -465,13 +475,17 @@ class RayExecutor:
         """A task that died (its worker killed, out of memory): its running cell fails, and the
         rest of its unit goes to a new task (Ray itself does not retry: a cell that kills its
         worker would kill the next one)."""
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # Ray colours its messages
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        first = lines[-1] if lines else kind_of(exc)  # the last line names the cause
         kind = type(exc).__name__
         unit: WorkUnit = state["unit"]
         started: CellStarted | None = state["current"]
         if started is not None:
             exp = self.data.config.experiments[unit.experiment]
-            cell = failed_cell(started.key, exp, None, started.where, error_type=kind, message=first)
+            cell = failed_cell(
+                started.key, exp, None, started.where, error_type=kind, message=first, trace=text
+            )
             state["finished"].add(cell_key(started.key))
             on_event(CellDone(started.unit, cell, None), state["slot"])
         else:

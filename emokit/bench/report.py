@@ -213,6 +213,8 @@ def summary_table(
             previous_budget = budget
             name = "majority" if row["method"] == MAJORITY else row["method"]
             name = name if len(counts) <= 1 else f"{name} ({row['cells']})"
+            if row.get("failed_cells"):  # the mean is over the cells that finished
+                name = f"{name} [red]✗{row['failed_cells']}[/]"
             values = [label, shown_budget, name, _mean_std(row["uar"]), _ci(row["uar"])]
             if reference:
                 values += [_versus(row, reference), _p(row)]
@@ -243,6 +245,8 @@ def table_notes(summary: list[dict[str, Any]], config: Any) -> list[str]:
         f"Normalisation: {config.norm}. Each method saw only the budgeted target labels; unlabelled target "
         "data a method may see is listed per cell in the result file."
     )
+    if any(row.get("failed_cells") for row in summary):
+        notes.append("✗N: N cells of the row failed; its figures are over the cells that finished.")
     return notes
 
 

@@ -327,7 +327,29 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
 
 
 def _summary(results: ResultFile, config: BenchConfig) -> list[dict[str, Any]]:
-    return summarise_run(results.cells, load_predictions(results.path), reference=config.reference)
+    return summarise_run(
+        in_run_order(results.cells, config), load_predictions(results.path), reference=config.reference
+    )
+
+
+def in_run_order(cells: list[dict[str, Any]], config: BenchConfig) -> list[dict[str, Any]]:
+    """``cells`` in the order of the config (experiment, budget, method, fold, repeat), whatever
+    order they finished in (workers finish in any order), so the summary's rows are too."""
+    experiments = {e.label: i for i, e in enumerate(config.experiments)}
+    budgets = {b.label: i for i, b in enumerate(config.budgets)}
+    methods = {m: i for i, m in enumerate(config.methods)}
+
+    def rank(cell: dict[str, Any]) -> tuple:
+        budget = (cell.get("budget") or {}).get("label")
+        return (
+            experiments.get(cell.get("experiment"), len(experiments)),
+            budgets.get(budget, len(budgets)),
+            methods.get(cell["method"], len(methods)),
+            cell.get("fold") or 0,
+            cell.get("repeat") or 0,
+        )
+
+    return sorted(cells, key=rank)
 
 
 def _print_failures(console: Console, cells: list[dict[str, Any]], path: Path) -> None:

@@ -54,12 +54,18 @@ def summarise_run(
     """Summary rows of a run's cells (see the module docstring); JSON-ready."""
     predictions = predictions or {}
     ok = [c for c in cells if c.get("status", "ok") == "ok"]
+    failed: dict[tuple, int] = defaultdict(int)
+    for cell in cells:
+        if cell.get("status") == "failed":
+            failed[(*_group_key(cell), cell["method"])] += 1
     groups: dict[tuple, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for cell in ok:
         groups[_group_key(cell)][cell["method"]].append(cell)
     rows: list[dict[str, Any]] = []
-    for methods in groups.values():
+    for group_key, methods in groups.items():
         group_rows = {name: _row(group) for name, group in methods.items()}
+        for name, row in group_rows.items():
+            row["failed_cells"] = failed.get((*group_key, name), 0)
         if reference is not None and reference in methods:
             compared = [m for m in methods if m not in (reference, MAJORITY)]
             comparisons = {
