@@ -186,6 +186,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "scikit-learn>=1.3",
+        "threadpoolctl>=3",  # one BLAS thread per cell (scikit-learn brings it too)
         "pluggy>=1.3",
         "rich>=13",
         "platformdirs>=3",
@@ -195,7 +196,8 @@ setup(
         "av>=11",
         "espeakng-loader>=0.2",
     ],
-    extras_require={"test": ["pytest>=7", "ruff>=0.4"]},
+    # ray: --executor ray (streaming task generators need 2.9 or newer); the tests run a local Ray
+    extras_require={"ray": ["ray>=2.9"], "test": ["pytest>=7", "ruff>=0.4", "ray>=2.9"]},
     entry_points={
         "console_scripts": ["emokit = emokit.cli:main"],
         "emokit": [

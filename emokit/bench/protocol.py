@@ -32,7 +32,7 @@ from emokit.bench.executors import (
     check_ray_address,
     unpicklable_methods,
 )
-from emokit.bench.machine import CellRuntime
+from emokit.bench.machine import CellRuntime, usable_cores
 from emokit.bench.normalisation import check_scheme
 from emokit.bench.options import check_option_keys, method_option_values
 from emokit.bench.results import ResultFile, cell_key
@@ -84,6 +84,8 @@ class BenchRunner:
         self.reporter = reporter or Reporter()
         self.runtime = runtime or CellRuntime()
         self._folds: dict[tuple[int, int], list[int]] | None = None
+        #: processes that extract features (the run's --jobs, at most the cores here)
+        self.extract_jobs = 1
         self._corpora: dict[str, Corpus] = {}
         self._features: dict[tuple[str, str, str], CorpusFeatures] = {}
         self.problems: dict[str, list[LoadProblem]] = {}
@@ -194,6 +196,7 @@ class BenchRunner:
                 self.registry.feature(features),
                 cache_dir=self.config.cache_dir,
                 progress=self.reporter.progress,
+                jobs=self.extract_jobs,
             )
             if table.problems:
                 self.problems.setdefault(name, []).extend(table.problems)
@@ -370,6 +373,7 @@ class BenchRunner:
             self.check_plan()
         failures = [0]
         skip = {cell_key(c) for c in results.cells if c.get("status", "ok") == "ok"}
+        self.extract_jobs = max(1, min(jobs, usable_cores()))
 
         def record(cell: dict[str, Any], predictions: dict[str, Any] | None, slot: int = 0) -> None:
             if cell_key(cell) in skip:  # an experiment whose features failed: its finished cells stay
