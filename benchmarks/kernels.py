@@ -1,6 +1,6 @@
-"""Kernel benchmark of the multi-path op and the population forward (issue item 5, DESIGN.md 4).
+"""Kernel benchmark of the multi-path op and the population forward.
 
-Runs the issue's grid through emokit.kernels.profile: P=64 paths, K=3 slots, M=20 modules, L=3
+Runs the reference grid through emokit.kernels.profile: P=64 paths, K=3 slots, M=20 modules, L=3
 layers, widths D in {128, 256}, batches B in {256, 1024}, populations from random to fully
 converged (0, 0.5, 0.9, 1), timing the fallback (torch) against the extension (ext) and a dense
 torch.mm of the same work, interleaved in one process. Prints the tables and the acceptance

@@ -54,7 +54,7 @@ def backend_params() -> list:
 def reference_multipath(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, idx: torch.Tensor
 ) -> torch.Tensor:
-    """The contract of DESIGN.md section 4 as a float64 loop over paths and slots (differentiable)."""
+    """The kernels' contract (csrc/multipath.h) as a float64 loop over paths and slots (differentiable)."""
     x, weight, bias = x.double(), weight.double(), bias.double()
     paths, slots = idx.shape
     rows = []

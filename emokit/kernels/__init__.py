@@ -226,7 +226,7 @@ def multipath_linear(
     *,
     backend: str | None = None,
 ) -> torch.Tensor:
-    """One PathNet layer for a whole population of paths (DESIGN.md section 4), differentiable.
+    """One PathNet layer for a whole population of paths (the contract in csrc/multipath.h), differentiable.
 
     ``y[p, b] = sum over k with idx[p, k] >= 0 of relu(x[p, b] @ weight[idx[p, k]].T + bias[idx[p, k]])``
 

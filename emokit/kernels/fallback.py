@@ -121,7 +121,7 @@ def check_multipath_args(
 def multipath_linear(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, idx: torch.Tensor
 ) -> torch.Tensor:
-    """One PathNet layer for a population (DESIGN.md section 4), literally as the contract reads.
+    """One PathNet layer for a population (the contract in csrc/multipath.h), literally as the contract reads.
 
     ``y[p, b] = sum over k with idx[p, k] >= 0 of relu(x[p, b] @ weight[idx[p, k]].T + bias[idx[p, k]])``
 

@@ -1,6 +1,6 @@
 """The population forward: every path of a PathNet population through L layers and a task head.
 
-This is the call the genetic search makes (DESIGN.md section 4): logits [P, B, C] and each path's
+This is the call the genetic search makes (the contract in csrc/multipath.h): logits [P, B, C] and each path's
 fitness (accuracy and mean cross-entropy) for one batch, differentiable, so a whole population can
 also be trained in one step. Two kinds of sharing make it cheaper than P separate forwards:
 

@@ -1,4 +1,4 @@
-"""Profiler of the multi-path kernels: the fallback against the extension, judged by ratios (issue item 5).
+"""Profiler of the multi-path kernels: the fallback against the extension, judged by ratios.
 
 Over a grid of populations (P paths, B samples, widths Din/Dout, M modules, K slots, L layers) and
 populations from random to fully converged, one process measures, interleaving the backends:
@@ -15,7 +15,7 @@ populations from random to fully converged, one process measures, interleaving t
     baseline: one path at a time with ``torch.nn.functional.linear``, as PathNet re-implementations do.
 
 Every measurement also times a dense ``torch.mm`` of the same total work (``mm``), so speed is a
-ratio taken in one run (DESIGN.md section 4): speed-up = fallback time / extension time; GFLOP/s =
+ratio taken in one run (the contract in csrc/multipath.h): speed-up = fallback time / extension time; GFLOP/s =
 the work actually needed (active slots; each module once on a shared input; each distinct prefix
 once in the population) / extension time; ``mm_ratio`` = that GFLOP/s / the mm's GFLOP/s.
 
