@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from cli_runner import run_emokit
 from rich.console import Console
-from toy_plugin import NearestCentroid, toy_registry, write_tone_corpora
+from toy_plugin import NearestCentroid, SpectrumFeature, toy_registry, write_tone_corpora
 
 from emokit import cli
 from emokit.bench import Method
@@ -324,3 +324,53 @@ def test_a_method_that_cannot_travel_to_workers_is_named(tones: Path, tmp_path: 
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"cannot be sent to worker processes .*local-method.*--jobs 1"):
         run_bench_command(args, toy_registry(Local()), Console(width=200))
+
+
+# -- an extractor that fails ---------------------------------------------------------------------------
+class BrokenFeature(SpectrumFeature):
+    """Raises on every file (a bug, not unreadable media): no feature row at all."""
+
+    name = "broken-spectrum"
+
+    def extract(self, utterance):
+        raise ZeroDivisionError("the extractor has a bug")
+
+
+def test_an_extractor_that_fails_fails_its_experiments_cells_and_the_others_run(
+    tones: Path, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    import toy_plugin
+
+    from emokit import hookimpl
+    from emokit.bench.protocol import BenchConfig, BenchRunner, Experiment
+    from emokit.bench.results import ResultFile
+    from emokit.registry import Registry
+
+    @hookimpl
+    def register_features():
+        return [SpectrumFeature(), BrokenFeature()]
+
+    plugin = SimpleNamespace(
+        emokit_register_datasets=toy_plugin.emokit_register_datasets,
+        emokit_register_features=register_features,
+        emokit_register_methods=toy_plugin.emokit_register_methods,
+    )
+    registry = Registry.discover(extra=[("toy", plugin)])
+    good = Experiment(("toy-a",), "toy-b", "audio", "toy-spectrum")
+    bad = Experiment(("toy-a",), "toy-b", "audio", "broken-spectrum")
+    config = BenchConfig(
+        methods=["nearest-centroid"], experiments=[bad, good], seeds=[0], data_root=tones, cache_dir=tmp_path
+    )
+    runner = BenchRunner(registry, config)
+    runner.check_plan()
+    results = ResultFile(tmp_path / "run.json", config.to_dict())
+    assert runner.run(results) == 4 * 2  # 4 folds x (method, majority) of the broken experiment
+    results.close()
+    failed = [c for c in results.cells if c["status"] == "failed"]
+    assert {c["features"] for c in failed} == {"broken-spectrum"}
+    assert all("the extractor has a bug" in c["error"]["message"] for c in failed)
+    assert all("extracting broken-spectrum features" in c["error"]["cell"] for c in failed)
+    ok = [c for c in results.cells if c["status"] == "ok"]
+    assert len(ok) == 4 * 2 and {c["features"] for c in ok} == {"toy-spectrum"}

@@ -152,6 +152,7 @@ class _Worker:
     unit: WorkUnit | None = None
     current: CellStarted | None = None
     finished: set = field(default_factory=set)  # cell keys of the current unit recorded so far
+    sender: threading.Thread | None = None  # sending the run's data, at the start
 
 
 def kind_of(exc: BaseException) -> str:
@@ -201,8 +202,11 @@ class LocalPoolExecutor:
                 else:
                     os.environ[key] = value
         child.close()
-        parent.send_bytes(self.payload)
-        return _Worker(slot, process, parent)
+        # the payload (megabytes) fills the pipe until the worker has imported torch and reads it:
+        # send it from a thread, so that every worker starts at once
+        sender = threading.Thread(target=parent.send_bytes, args=(self.payload,), daemon=True)
+        sender.start()
+        return _Worker(slot, process, parent, sender=sender)
 
     def run(self, units: list[WorkUnit], on_event: EventHandler) -> None:
         pending = deque(units)
@@ -221,19 +225,22 @@ class LocalPoolExecutor:
             raise
 
     def _assign(self, pending: deque[WorkUnit]) -> None:
+        used = {w.slot for w in self._workers}
+        idle = sum(w.unit is None for w in self._workers)
+        while len(pending) > idle and len(self._workers) < self.slots:  # start them all, then give
+            slot = min(s for s in range(self.slots) if s not in used)
+            used.add(slot)
+            self._workers.append(self._start(slot))
+            idle += 1
         for worker in self._workers:
             if worker.unit is None and pending:
                 self._give(worker, pending.popleft())
-        used = {w.slot for w in self._workers}
-        while pending and len(self._workers) < self.slots:
-            slot = min(s for s in range(self.slots) if s not in used)
-            used.add(slot)
-            worker = self._start(slot)
-            self._workers.append(worker)
-            self._give(worker, pending.popleft())
 
     def _give(self, worker: _Worker, unit: WorkUnit) -> None:
         worker.unit, worker.current, worker.finished = unit, None, set()
+        if worker.sender is not None:  # the payload first
+            worker.sender.join()
+            worker.sender = None
         worker.conn.send(unit)
 
     def _receive(self, worker: _Worker, pending: deque[WorkUnit], on_event: EventHandler) -> None:

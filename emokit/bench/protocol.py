@@ -375,7 +375,7 @@ class BenchRunner:
         skip = {cell_key(c) for c in results.cells if c.get("status", "ok") == "ok"}
         self.extract_jobs = max(1, min(jobs, usable_cores()))
 
-        def record(cell: dict[str, Any], predictions: dict[str, Any] | None, slot: int = 0) -> None:
+        def record(cell: dict[str, Any], predictions: dict[str, Any] | None = None, slot: int = 0) -> None:
             if cell_key(cell) in skip:  # an experiment whose features failed: its finished cells stay
                 return
             if cell.get("status") == "failed":
