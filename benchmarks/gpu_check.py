@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
-import itertools
 import json
 import math
 import os
@@ -69,23 +68,22 @@ from emokit.kernels.profile import (
     dyadic_op_inputs,
     environment,
     extension_status,
+    forward_backward,
     print_report,
     run_profile,
     write_report,
 )
+from emokit.kernels.reference import (
+    SHAPES,
+    converging_population,
+    multipath_inputs,
+    population_model,
+    reference_multipath,
+    reference_population,
+)
 
 REPORT_FORMAT = 1
 
-#: (P, B, Din, Dout, M, K) of tests/test_multipath.py (a test keeps the two lists equal).
-SHAPES = [
-    (5, 7, 9, 11, 4, 3),
-    (1, 13, 6, 5, 3, 2),
-    (6, 1, 4, 7, 5, 3),
-    (3, 5, 1, 3, 1, 2),
-    (4, 3, 5, 2, 2, 5),
-    (4, 3, 5, 2, 3, 0),
-    (17, 129, 33, 31, 7, 3),
-]
 #: (inputs, dtype, gradients checked) of each multi-path case; see the module doc for why.
 VARIANTS = (("tests", torch.float64, True), ("tests", torch.float32, False), ("dyadic", torch.float32, True))
 #: The timing grid on the device (``--quick``: the profiler's QUICK_CONFIG).
@@ -208,38 +206,11 @@ def injected_error(eps: float) -> Iterator[None]:
 # --- (a) correctness -----------------------------------------------------------------------------------
 
 
-def reference_multipath(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, idx: torch.Tensor
-) -> torch.Tensor:
-    """The layer in float64, one path and one slot at a time (the loop of tests/kernel_grid.py)."""
-    x, weight, bias = x.double(), weight.double(), bias.double()
-    paths, slots = idx.shape
-    rows = []
-    for p in range(paths):
-        x_p = x if x.dim() == 2 else x[p]
-        out = torch.zeros(x_p.shape[0], weight.shape[1], dtype=torch.float64, device=x.device)
-        for k in range(slots):
-            m = int(idx[p, k])
-            if m >= 0:
-                out = out + torch.relu(x_p @ weight[m].T + bias[m])
-        rows.append(out)
-    return torch.stack(rows) if rows else x.new_zeros(0, x.shape[-2], weight.shape[1])
-
-
 def inputs_of_tests(
     shape: tuple[int, ...], shared: bool, dtype: torch.dtype, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The inputs tests/test_multipath.py draws for ``shape`` (same generator calls, on the CPU)."""
-    paths, batch, din, dout, modules, slots = shape
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn((batch, din) if shared else (paths, batch, din), generator=gen, dtype=dtype)
-    weight = torch.randn(modules, dout, din, generator=gen, dtype=dtype) / din**0.5
-    bias = torch.randn(modules, dout, generator=gen, dtype=dtype) * 0.5
-    idx = torch.randint(-1, modules, (paths, slots), generator=gen)
-    if slots >= 2 and paths >= 2:
-        idx[0, :2] = modules - 1  # one module in two slots of one path
-        idx[-1] = -1  # a path with no active module
-    return x, weight, bias, idx
+    """The inputs the kernel tests draw for ``shape`` (on the CPU)."""
+    return multipath_inputs(shape, shared, "cpu", dtype, seed)
 
 
 def case_inputs(
@@ -267,10 +238,9 @@ def _forward_backward(
     grad: torch.Tensor,
     backend: str,
 ) -> dict[str, torch.Tensor]:
-    xs, ws, bs = (t.detach().clone().requires_grad_() for t in (x, weight, bias))
-    y = kernels.multipath_linear(xs, ws, bs, idx, backend=backend)
-    y.backward(grad)
-    return {"y_train": y.detach(), "grad_x": xs.grad, "grad_weight": ws.grad, "grad_bias": bs.grad}
+    out = dict(forward_backward(x, weight, bias, idx, grad, backend))
+    out["y_train"] = out.pop("y")
+    return out
 
 
 def check_multipath_case(
@@ -323,25 +293,12 @@ def check_module_counts(shape: tuple[int, ...], device: torch.device) -> dict[st
 
 
 def population_inputs(dtype: torch.dtype, device: torch.device) -> tuple[Any, ...]:
-    """The model, population and batch of tests/test_population.py (widths 9-8-7-6, M=5, C=4, P=11)."""
-    gen = torch.Generator().manual_seed(1)
-    widths, modules, classes = (9, 8, 7, 6), 5, 4
-    layers = []
-    for din, dout in itertools.pairwise(widths):
-        weight = torch.randn(modules, dout, din, generator=gen, dtype=dtype) / din**0.5
-        bias = torch.randn(modules, dout, generator=gen, dtype=dtype) * 0.1
-        layers.append((weight.to(device), bias.to(device)))
-    head_w = (torch.randn(classes, widths[-1], generator=gen, dtype=dtype) / widths[-1] ** 0.5).to(device)
-    head_b = torch.zeros(classes, dtype=dtype, device=device)
-    gen = torch.Generator().manual_seed(2)
-    paths, slots = 11, 3
-    population = torch.randint(-1, modules, (paths, len(layers), slots), generator=gen)
-    for p in range(1, paths, 2):  # half of them copies of path 0, some with slots permuted
-        population[p] = population[0][:, torch.randperm(slots, generator=gen)]
-    population[-1, 0] = -1
+    """The model, population and batch of the population tests (widths 9-8-7-6, M=5, C=4, P=11)."""
+    layers, head_w, head_b = population_model((9, 8, 7, 6), 5, 4, dtype, device, 1)
+    population = converging_population(11, len(layers), 3, 5, 2)
     gen = torch.Generator().manual_seed(4)
-    x = torch.randn(13, widths[0], generator=gen, dtype=dtype).to(device)
-    targets = torch.randint(0, classes, (13,), generator=gen).to(device)
+    x = torch.randn(13, 9, generator=gen, dtype=dtype).to(device)
+    targets = torch.randint(0, 4, (13,), generator=gen).to(device)
     return x, layers, population.to(device), head_w, head_b, targets
 
 
@@ -355,13 +312,7 @@ def check_population(dtype: torch.dtype, share: bool, device: torch.device) -> d
             )
             for b in ("ext", "torch")
         }
-        logits = []
-        for p in range(paths.shape[0]):
-            hidden = x.double()
-            for (weight, bias), idx in zip(layers, paths[p], strict=True):
-                hidden = reference_multipath(hidden, weight, bias, idx.view(1, -1))[0]
-            logits.append(hidden @ head_w.double().T + head_b.double())
-        ref = torch.stack(logits)
+        ref = reference_population(x, layers, paths, head_w, head_b)
         ref_loss = torch.stack([F.cross_entropy(ref[p], targets) for p in range(ref.shape[0])])
     outputs = {
         "logits": (out["ext"].logits, out["torch"].logits, ref),

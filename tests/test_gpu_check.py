@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import torch
-from kernel_grid import ext_available, reference_multipath
+from kernel_grid import ext_available
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
@@ -52,25 +52,11 @@ def test_help_runs_as_a_script() -> None:
     assert "--inject-error" not in done.stdout  # for tests only
 
 
-def test_the_grid_and_the_reference_are_the_tests(check: ModuleType) -> None:
-    from test_multipath import SHAPES, make_inputs
-    from test_population import converging_population, make_model
+def test_the_check_uses_the_tests_shapes_and_reference(check: ModuleType) -> None:
+    from emokit.kernels import reference
 
-    assert check.SHAPES == SHAPES
-    for shape in SHAPES:
-        for shared in (False, True):
-            seed = hash((shape, shared)) % 2**31
-            ours = check.inputs_of_tests(shape, shared, torch.float32, seed)
-            theirs = make_inputs(shape, shared, "cpu", torch.float32, seed)
-            assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
-            x, w, b, idx = (t.double() if t.is_floating_point() else t for t in ours)
-            assert torch.equal(check.reference_multipath(x, w, b, idx), reference_multipath(x, w, b, idx))
-    x, layers, paths, head_w, head_b, _ = check.population_inputs(torch.float32, torch.device("cpu"))
-    want_layers, want_w, want_b = make_model((9, 8, 7, 6), 5, 4, torch.float32, "cpu", 1)
-    for (weight, bias), (want_weight, want_bias) in zip(layers, want_layers, strict=True):
-        assert torch.equal(weight, want_weight) and torch.equal(bias, want_bias)
-    assert torch.equal(head_w, want_w) and torch.equal(head_b, want_b)
-    assert torch.equal(paths, converging_population(11, 3, 3, 5, 2))
+    assert check.SHAPES is reference.SHAPES and check.reference_multipath is reference.reference_multipath
+    assert check.reference_population is reference.reference_population
 
 
 def test_quick_cpu_run_passes_and_writes_every_figure(quick_run: tuple[int, dict[str, Any]]) -> None:

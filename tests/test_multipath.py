@@ -6,41 +6,17 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from kernel_grid import BUILT, backend_params, reference_multipath
+from kernel_grid import BUILT, backend_params
 
 import emokit.kernels as kernels
 from emokit.kernels import fallback
-
-# (P, B, Din, Dout, M, K): odd sizes, a single path, a single sample, one module, one input feature,
-# more slots than modules (so modules repeat), no slot at all, a size that spans several CPU tiles.
-SHAPES = [
-    (5, 7, 9, 11, 4, 3),
-    (1, 13, 6, 5, 3, 2),
-    (6, 1, 4, 7, 5, 3),
-    (3, 5, 1, 3, 1, 2),
-    (4, 3, 5, 2, 2, 5),
-    (4, 3, 5, 2, 3, 0),
-    (17, 129, 33, 31, 7, 3),
-]
+from emokit.kernels.reference import SHAPES, multipath_inputs, reference_multipath
 
 # float32 sums of K ReLU'd dot products of length Din against float64: a few ulps per term.
 F32 = {"rtol": 1e-4, "atol": 1e-4}
 
 
-def make_inputs(
-    shape: tuple[int, ...], shared: bool, device: str, dtype: torch.dtype, seed: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fresh random inputs; idx has empty slots, a path with none active and a repeated module."""
-    paths, batch, din, dout, modules, slots = shape
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn((batch, din) if shared else (paths, batch, din), generator=gen, dtype=dtype)
-    weight = torch.randn(modules, dout, din, generator=gen, dtype=dtype) / din**0.5
-    bias = torch.randn(modules, dout, generator=gen, dtype=dtype) * 0.5
-    idx = torch.randint(-1, modules, (paths, slots), generator=gen)
-    if slots >= 2 and paths >= 2:
-        idx[0, :2] = modules - 1  # one module in two slots of one path
-        idx[-1] = -1  # a path with no active module
-    return x.to(device), weight.to(device), bias.to(device), idx.to(device)
+make_inputs = multipath_inputs
 
 
 def run(backend: str) -> Callable[..., torch.Tensor]:

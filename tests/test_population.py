@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 import torch.nn.functional as F
-from kernel_grid import backend_params, ext_available, reference_population
+from kernel_grid import backend_params, ext_available
 
 import emokit.kernels as kernels
 from emokit.kernels.population import group_prefixes
+from emokit.kernels.reference import converging_population, population_model, reference_population
 
 F32 = {"rtol": 1e-4, "atol": 1e-4}
 
 
-def make_model(
-    widths: tuple[int, ...], modules: int, classes: int, dtype: torch.dtype, device: str, seed: int
-) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    layers = []
-    for din, dout in itertools.pairwise(widths):
-        weight = torch.randn(modules, dout, din, generator=gen, dtype=dtype) / din**0.5
-        bias = torch.randn(modules, dout, generator=gen, dtype=dtype) * 0.1
-        layers.append((weight.to(device), bias.to(device)))
-    head_w = (torch.randn(classes, widths[-1], generator=gen, dtype=dtype) / widths[-1] ** 0.5).to(device)
-    head_b = torch.zeros(classes, dtype=dtype, device=device)
-    return layers, head_w, head_b
-
-
-def converging_population(paths: int, layers: int, slots: int, modules: int, seed: int) -> torch.Tensor:
-    """Random paths, half of them copies of path 0 (some with slots permuted), one with empty slots."""
-    gen = torch.Generator().manual_seed(seed)
-    population = torch.randint(-1, modules, (paths, layers, slots), generator=gen)
-    for p in range(1, paths, 2):
-        population[p] = population[0][:, torch.randperm(slots, generator=gen)]
-    population[-1, 0] = -1
-    return population
+make_model = population_model
 
 
 @pytest.mark.parametrize(("device", "backend"), backend_params())

@@ -374,3 +374,17 @@ def test_an_extractor_that_fails_fails_its_experiments_cells_and_the_others_run(
     assert all("extracting broken-spectrum features" in c["error"]["cell"] for c in failed)
     ok = [c for c in results.cells if c["status"] == "ok"]
     assert len(ok) == 4 * 2 and {c["features"] for c in ok} == {"toy-spectrum"}
+
+
+def test_the_default_jobs_follow_the_cores_and_the_memory(monkeypatch) -> None:
+    from emokit.bench import machine
+
+    monkeypatch.setattr(machine, "usable_cores", lambda: 16)
+    monkeypatch.setattr(machine, "available_memory", lambda: 64 * 10**9)
+    assert machine.default_jobs(1, "cpu") == 16
+    assert machine.default_jobs(4, "cpu") == 4
+    monkeypatch.setattr(machine, "available_memory", lambda: 4 * 10**9)  # 1.5 GB per worker
+    assert machine.default_jobs(1, "cpu") == 2
+    monkeypatch.setattr(machine, "available_memory", lambda: 10**9)
+    assert machine.default_jobs(1, "cpu") == 1
+    assert machine.default_jobs(1, "cuda") == 1  # one process per GPU

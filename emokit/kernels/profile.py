@@ -15,7 +15,7 @@ populations from random to fully converged, one process measures, interleaving t
     baseline: one path at a time with ``torch.nn.functional.linear``, as PathNet re-implementations do.
 
 Every measurement also times a dense ``torch.mm`` of the same total work (``mm``), so speed is a
-ratio taken in one run (the contract in csrc/multipath.h): speed-up = fallback time / extension time; GFLOP/s =
+ratio taken in one run: speed-up = fallback time / extension time; GFLOP/s =
 the work actually needed (active slots; each module once on a shared input; each distinct prefix
 once in the population) / extension time; ``mm_ratio`` = that GFLOP/s / the mm's GFLOP/s.
 
@@ -651,7 +651,7 @@ def _op_forward(
     )
 
 
-def _forward_backward(
+def forward_backward(
     x: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor,
@@ -659,6 +659,7 @@ def _forward_backward(
     grad: torch.Tensor,
     backend: str,
 ) -> Outputs:
+    """The training op's output (``y``) and the gradients of x, weight and bias for ``grad``."""
     xs, ws, bs = (t.detach().requires_grad_() for t in (x, weight, bias))
     y = kernels.multipath_linear(xs, ws, bs, idx, backend=backend)
     y.backward(grad)
@@ -674,14 +675,14 @@ def _op_forward_backward(
     flops = 3 * 2.0 * units * batch * din * dout  # forward, grad_x and grad_weight GEMMs
 
     def run(backend: str) -> Callable[[], Outputs]:
-        return lambda: _forward_backward(x, weight, bias, idx, grad, backend)
+        return lambda: forward_backward(x, weight, bias, idx, grad, backend)
 
     candidates = {"torch": run("torch")}
     if ext:
         candidates["ext"] = run("ext")
     return Measurement(
         candidates,
-        lambda: _forward_backward(ref.bwd_x_paths, ref.bwd_weight, ref.bwd_bias, idx, ref.bwd_grad, "torch"),
+        lambda: forward_backward(ref.bwd_x_paths, ref.bwd_weight, ref.bwd_bias, idx, ref.bwd_grad, "torch"),
         flops,
         _dense_mm(flops, din, dout, batch, device, x.dtype),
         {"gemm_units": units},
