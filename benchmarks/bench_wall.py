@@ -73,6 +73,19 @@ def timed_run(argv: list[str], env: dict[str, str], log: Path) -> dict[str, Any]
     }
 
 
+#: the facts of a cell that are measurements of speed, not results (a method's own timings)
+TIMING_KEYS = {"seconds", "paths_per_s", "time_s", "note"}
+
+
+def without_timings(value: Any) -> Any:
+    """``value`` with every :data:`TIMING_KEYS` entry of every nested dict removed."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
 def cells_of(out: Path) -> tuple[dict, list[str]]:
     """A run's cells by key (without timings) and its sorted prediction records."""
     (path,) = out.glob("bench-*.json")
@@ -86,7 +99,9 @@ def cells_of(out: Path) -> tuple[dict, list[str]]:
             cell.get("fold"),
             cell.get("repeat"),
         )
-        cells[repr(key)] = {k: v for k, v in cell.items() if k not in ("time_s", "runtime", "predictions")}
+        cells[repr(key)] = without_timings(
+            {k: v for k, v in cell.items() if k not in ("time_s", "runtime", "predictions")}
+        )
     sidecar = path.with_name(path.stem + ".predictions.jsonl")
     return cells, sorted(sidecar.read_text().splitlines())
 

@@ -120,10 +120,31 @@ class CellRuntime:
             "device": self.device,
             "torch_threads": torch.get_num_threads(),
             "cpu_capability": cpu_capability(),
+            "kernel_backend": kernel_backend_on(self.device),
         }
         if self.device.startswith("cuda"):
             facts["gpu"] = torch.cuda.get_device_name(torch.device(self.device))
         return facts
+
+
+_BACKENDS: dict[str, str] = {}
+
+
+def kernel_backend_on(device: str) -> str:
+    """The multi-path kernels a method gets on ``device`` by default: ``ext`` where the extension
+    has kernels for the device's type, else ``torch`` (the fallback); ``EMOKIT_BACKEND`` applies."""
+    if device not in _BACKENDS:
+        import torch
+
+        from emokit import kernels
+
+        try:
+            info = kernels.backend_info()
+            on_device = torch.device(device).type in info["extension_devices"]
+            _BACKENDS[device] = info["backend"] if on_device else "torch"
+        except Exception as exc:  # e.g. EMOKIT_BACKEND=ext without the extension
+            _BACKENDS[device] = f"unavailable ({type(exc).__name__})"
+    return _BACKENDS[device]
 
 
 def cpu_capability() -> str:

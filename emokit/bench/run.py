@@ -281,9 +281,7 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
             done = len(results.cells)
             reporter.planned(total, done)
             _print_plan(console, config, runner, results, total, done, execution)
-            runner.run(
-                results, jobs=execution.jobs, executor=execution.executor, address=execution.address
-            )
+            runner.run(results, jobs=execution.jobs, executor=execution.executor, address=execution.address)
         except KeyboardInterrupt:
             status, code = "interrupted", cli.EXIT_INTERRUPTED
         except BaseException as exc:
