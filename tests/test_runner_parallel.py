@@ -237,6 +237,9 @@ def test_ctrl_c_with_workers_keeps_every_finished_cell(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, as a terminal gives it
+        # a shell's background job (e.g. CI started with `&`) ignores SIGINT, and children inherit
+        # that: give the bench the default, as a terminal's foreground job has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     finished = 0
