@@ -55,15 +55,32 @@ class ExecutorError(ValueError):
     cannot travel to worker processes); the message says what to do."""
 
 
-def unpicklable_methods(methods: dict[str, Any]) -> list[str]:
-    """``name: why`` for each method object that cannot be sent to a worker process."""
+def check_picklable(methods: dict[str, Any], jobs: int) -> None:
+    """Refuse, naming them, the method objects that cannot be sent to worker processes.
+
+    Raises:
+        ExecutorError: with each method and why pickling it failed.
+    """
     problems = []
     for name, method in methods.items():
         try:
             pickle.dumps(method)
         except Exception as exc:
             problems.append(f"{name} ({type(exc).__name__}: {exc})")
-    return problems
+    if problems:
+        raise ExecutorError(
+            f"--jobs {jobs}: these methods cannot be sent to worker processes (they must be "
+            f"picklable): {'; '.join(problems)}; define them at module level, or run with --jobs 1"
+        )
+
+
+def unit_events(runner: UnitRunner, unit: WorkUnit) -> Iterator[Any]:
+    """``unit``'s events, then a :class:`_UnitCrashed` if it raised outside any cell."""
+    try:
+        yield from runner.run(unit)
+    except Exception as exc:
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        yield _UnitCrashed(unit.index, type(exc).__name__, str(exc), trace)
 
 
 def fail_remaining(
@@ -135,12 +152,8 @@ def _worker_main(conn: Connection) -> None:
         unit = conn.recv()
         if unit is None:
             return
-        try:
-            for event in runner.run(unit):
-                conn.send(event)
-        except Exception as exc:
-            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            conn.send(_UnitCrashed(unit.index, type(exc).__name__, str(exc), trace))
+        for event in unit_events(runner, unit):
+            conn.send(event)
         conn.send(_UnitFinished(unit.index))
 
 
@@ -371,11 +384,8 @@ def _ray_unit(payload: tuple[RunData, dict[str, Any]], unit: WorkUnit) -> Iterat
 
     def work() -> None:
         try:
-            for event in runner.run(unit):
+            for event in unit_events(runner, unit):
                 events.put(event)
-        except Exception as exc:
-            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            events.put(_UnitCrashed(unit.index, type(exc).__name__, str(exc), trace))
         finally:
             events.put(done)
 

@@ -29,8 +29,8 @@ from emokit.bench.executors import (
     InProcessExecutor,
     LocalPoolExecutor,
     RayExecutor,
+    check_picklable,
     check_ray_address,
-    unpicklable_methods,
 )
 from emokit.bench.machine import CellRuntime, usable_cores
 from emokit.bench.normalisation import check_scheme
@@ -415,12 +415,7 @@ class BenchRunner:
             return RayExecutor(data, methods, jobs, address)
         if jobs <= 1:
             return InProcessExecutor(data, methods)
-        problems = unpicklable_methods(methods)
-        if problems:
-            raise ExecutorError(
-                f"--jobs {jobs}: these methods cannot be sent to worker processes (they must be "
-                f"picklable): {'; '.join(problems)}; define them at module level, or run with --jobs 1"
-            )
+        check_picklable(methods, jobs)
         return LocalPoolExecutor(data, methods, jobs)
 
     def corpus_summary(self) -> dict[str, Any]:

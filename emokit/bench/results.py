@@ -3,10 +3,11 @@
 The file is rewritten atomically after every finished cell (write a temporary file of this
 process, then rename; compact JSON while the run goes, indented once it ends), so an interrupted
 run, or a crash, or a kill, leaves a valid file holding every finished cell; a resumed run starts
-from the file's own cells, so the file never holds fewer cells than before. Each cell's predictions (utterance ids, true and predicted labels) go to a
-sidecar beside it, ``<name>.predictions.jsonl``, one line per cell, appended before the cell is
-written to the result file. A run holds a lock on its file while it writes, and a new run never
-takes the name of an existing file, so two runs cannot write one file.
+from the file's own cells, so the file never holds fewer cells than before. Each cell's
+predictions (utterance ids, true and predicted labels) go to a sidecar beside it,
+``<name>.predictions.jsonl``, one line per cell, appended before the cell is written to the result
+file. A run holds a lock on its file while it writes, and a new run never takes the name of an
+existing file, so two runs cannot write one file.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from emokit.bench.executors import ExecutorError, check_ray_address, unpicklable_methods
+from emokit.bench.executors import check_picklable, check_ray_address
 from emokit.bench.machine import DEFAULT_THREADS, CellRuntime, default_jobs, parse_positive, resolve_device
 from emokit.bench.normalisation import check_scheme
 from emokit.bench.protocol import DEFAULT_FEATURES, BenchConfig, BenchRunner, Experiment
@@ -198,14 +198,8 @@ def execution_from_args(args: argparse.Namespace, registry: Registry, methods: l
     if executor == "ray":
         check_ray_address(address)
     jobs = jobs or default_jobs(threads, device)
-    if jobs > 1 or executor == "ray":
-        objects = {name: registry.method(name) for name in methods}
-        problems = unpicklable_methods(objects) if executor == "local" else []
-        if problems:
-            raise ExecutorError(
-                f"--jobs {jobs}: these methods cannot be sent to worker processes (they must be "
-                f"picklable): {'; '.join(problems)}; define them at module level, or run with --jobs 1"
-            )
+    if jobs > 1 and executor == "local":  # (Ray pickles with cloudpickle, which takes more)
+        check_picklable({name: registry.method(name) for name in methods}, jobs)
     return Execution(CellRuntime(device=device, threads=threads), jobs, executor, address)
 
 
