@@ -1,6 +1,6 @@
 """PathNet genetic-search throughput: paths trained and evaluated per second, three engines compared.
 
-Runs the same search (emokit.pathnet.search.evolve, same seed, same data, a fixed number of
+Runs the same search (emokit_plugins.pathnet.search.evolve, same seed, same data, a fixed number of
 generations) three ways, interleaved in one process:
 
 ``ext``     the ``batched`` engine on the compiled kernels (``engine="batched", backend="ext"``);
@@ -46,9 +46,9 @@ from emokit.kernels.profile import (
     timestamped_path,
     write_report,
 )
-from emokit.pathnet.model import Architecture, PathNet
-from emokit.pathnet.search import SearchConfig, SearchResult, StageData, evolve
 from emokit.training import class_weights
+from emokit_plugins.pathnet.model import Architecture, PathNet
+from emokit_plugins.pathnet.search import SearchConfig, SearchResult, StageData, evolve
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPORT_FORMAT = 1

@@ -9,7 +9,7 @@ package metadata under the ``emokit`` entry-point group::
 
     # my_package/emokit_plugin.py
     from emokit import hookimpl
-    from emokit.data import DatasetProvider
+    from emokit.api import DatasetProvider
 
     class MyCorpus(DatasetProvider):
         name = "my-corpus"
@@ -37,10 +37,10 @@ def emokit_register_datasets() -> list:
     """Return the corpora this plugin provides.
 
     Returns:
-        A list of :class:`emokit.data.DatasetProvider` instances. Each needs a unique
+        A list of :class:`emokit.api.DatasetProvider` instances. Each needs a unique
         ``name`` (lowercase, dashes allowed), a one-line ``description``, its ``modalities``
         (``"audio"`` and/or ``"visual"``) and ``language``, and a ``load(context)`` method that
-        returns an :class:`emokit.data.Corpus`, raises :class:`emokit.data.DataLayoutError`
+        returns an :class:`emokit.api.Corpus`, raises :class:`emokit.api.DataLayoutError`
         when the data is missing, and reports (does not raise on) unreadable files.
     """
 
@@ -50,11 +50,11 @@ def emokit_register_features() -> list:
     """Return the feature extractors this plugin provides.
 
     Returns:
-        A list of :class:`emokit.features.FeatureExtractor` instances. Each has a unique
+        A list of :class:`emokit.api.FeatureExtractor` instances. Each has a unique
         ``name``, a ``modality`` (``"audio"`` or ``"visual"``), a ``description``, a
         ``version`` and ``params()`` (the feature cache keys on all three), and
         ``extract(utterance)`` returning a 1-D float32 vector or raising
-        :class:`emokit.features.MediaReadError` for an unreadable file.
+        :class:`emokit.api.MediaReadError` for an unreadable file.
     """
 
 
@@ -63,8 +63,19 @@ def emokit_register_methods() -> list:
     """Return the transfer methods this plugin provides.
 
     Returns:
-        A list of :class:`emokit.bench.Method` instances. Each has a unique ``name``, a
+        A list of :class:`emokit.api.Method` instances. Each has a unique ``name``, a
         ``description``, the ``modalities`` it supports, and ``run(task)`` that trains on an
-        :class:`emokit.bench.TransferTask` and returns predicted class indices for
+        :class:`emokit.api.TransferTask` and returns predicted class indices for
         ``task.target.test``. Model selection must use validation splits only.
+    """
+
+
+@hookspec
+def emokit_register_suites() -> list:
+    """Return the experiment suites this plugin provides.
+
+    Returns:
+        A list of :class:`emokit.api.Suite` instances, each with a unique ``name``. The suite named
+        ``default`` is what ``emokit bench`` runs when no experiment is named, and its methods,
+        features and reference method are the defaults of every run.
     """

@@ -2,16 +2,22 @@
 
 Plugins are found through the ``emokit`` entry-point group; emokit's own built-ins are listed
 there too, so they load exactly like a third party's. Each plugin is loaded and called in
-isolation: one that fails to import, raises in a hook, returns something that is not a provider,
-or registers a name already taken is recorded with its error and skipped, and the rest still
-load. Set ``EMOKIT_DISABLE_EXTERNAL_PLUGINS=1`` to load the built-ins only.
+isolation, and within a plugin each component: a plugin that fails to import is skipped whole
+(its error recorded); a hook that raises or returns something other than a list loses that hook's
+components; a component that is not a provider of its kind, has a bad name (see
+:data:`NAME_RULE`) or a name already taken is skipped alone, and the plugin's other components
+still load. Every such problem is recorded on the plugin's :class:`PluginInfo` (``emokit plugins``
+shows them; ``emokit plugins --strict`` fails on them, and also on misspelled or undecorated hooks).
+Set ``EMOKIT_DISABLE_EXTERNAL_PLUGINS=1`` to load the built-ins only.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib.metadata as metadata
+import inspect
 import os
+import re
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +25,10 @@ from typing import Any
 import pluggy
 
 from emokit import hookspecs
-from emokit.bench.task import Method
-from emokit.data.datasets import DatasetProvider
-from emokit.features.base import FeatureExtractor
+from emokit.data.provider import DatasetProvider
+from emokit.features.extractor import FeatureExtractor
+from emokit.methods.method import Method
+from emokit.suites import Suite
 
 ENTRY_POINT_GROUP = "emokit"
 DISABLE_ENV = "EMOKIT_DISABLE_EXTERNAL_PLUGINS"
@@ -32,7 +39,53 @@ KINDS: dict[str, tuple[str, type]] = {
     "dataset": ("emokit_register_datasets", DatasetProvider),
     "feature": ("emokit_register_features", FeatureExtractor),
     "method": ("emokit_register_methods", Method),
+    "suite": ("emokit_register_suites", Suite),
 }
+
+#: what a name users type must look like: lowercase letters and digits in words joined by single
+#: dashes, starting with a letter (``sim-savee``, ``face-logmel``, ``deep-coral``). No spaces, no
+#: capitals, no dots (a dot scopes an option to one component: ``--option pathnet.population=16``).
+NAME_RULE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+NAME_RULE_TEXT = "lowercase letters and digits in words joined by single dashes, starting with a letter"
+
+HOOK_PREFIX = "emokit_"
+
+
+def check_name(kind: str, name: Any) -> str | None:
+    """Why ``name`` cannot name a ``kind``, or ``None`` when it can."""
+    if not isinstance(name, str) or not name:
+        return f'{kind} has no name (set its class attribute `name`, e.g. name = "my-{kind}")'
+    if not NAME_RULE.match(name):
+        return f"{kind} name {name!r} is not valid: expected {NAME_RULE_TEXT} (e.g. {_suggest(name)!r})"
+    return None
+
+
+def _suggest(name: str) -> str:
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    suggestion = "-".join(words)
+    return suggestion if suggestion and suggestion[0].isalpha() else f"my-{suggestion or 'name'}"
+
+
+def hook_problems(plugin: object) -> list[str]:
+    """What is wrong with ``plugin``'s hooks that pluggy alone would pass silently: functions that look
+    like hooks (``emokit_*``) but name no hook (misspelled), and hook functions missing the
+    :data:`emokit.api.hookimpl` decorator (pluggy ignores those)."""
+    hooks = {n for n, _ in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith(HOOK_PREFIX)}
+    problems = []
+    for name in sorted(dir(plugin)):
+        if not name.startswith(HOOK_PREFIX):
+            continue
+        value = getattr(plugin, name, None)
+        if not callable(value):
+            continue
+        marked = hasattr(value, f"{hookspecs.PROJECT_NAME}_impl")
+        if name not in hooks:
+            close = difflib.get_close_matches(name, sorted(hooks), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{name}() is not an emokit hook{hint}; hooks: {', '.join(sorted(hooks))}")
+        elif not marked:
+            problems.append(f"{name}() is not decorated with @hookimpl, so emokit never calls it")
+    return problems
 
 
 class UnknownNameError(KeyError):
@@ -52,7 +105,12 @@ class UnknownNameError(KeyError):
 
 @dataclass
 class PluginInfo:
-    """What ``emokit plugins`` shows about one plugin."""
+    """What ``emokit plugins`` shows about one plugin.
+
+    ``error`` is set when the plugin as a whole could not load (nothing of it registered);
+    ``problems`` lists components or hooks of it that were skipped while the rest loaded, and
+    hook functions that look misspelled or undecorated.
+    """
 
     name: str
     origin: str  # "builtin", the distribution that provides it, or "runtime"
@@ -60,10 +118,16 @@ class PluginInfo:
     registers: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
     disabled: bool = False
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None and not self.disabled
+
+    @property
+    def clean(self) -> bool:
+        """Loaded with nothing skipped and no suspicious hook (what ``--strict`` asks)."""
+        return self.ok and not self.problems
 
 
 class Registry:
@@ -123,37 +187,55 @@ class Registry:
         except Exception as exc:
             info.error = f"invalid plugin: {_describe(exc)}"
             return
-        collected: dict[str, list[Any]] = {}
+        info.problems.extend(hook_problems(plugin))
+        try:
+            manager.check_pending()  # hookimpls that name no hook
+        except pluggy.PluginValidationError as exc:
+            if not info.problems:
+                info.problems.append(str(exc))
+        hook_warnings = len(info.problems)
         for kind, (hook_name, base) in KINDS.items():
             caller = getattr(manager.hook, hook_name)
             if not caller.get_hookimpls():
                 continue
             try:
-                results = [p for batch in caller() for p in (batch or [])]
+                batches = caller()
             except Exception as exc:
-                info.error = f"{hook_name}() raised {_describe(exc)}"
-                return
-            for provider in results:
-                if not isinstance(provider, base) or not getattr(provider, "name", ""):
-                    expected = f"{base.__module__}.{base.__name__}"
-                    info.error = f"{hook_name}() returned {provider!r}, expected a named {expected}"
-                    return
-            collected[kind] = results
-        # a plugin that clashes on any name is skipped whole, so it never half-loads
-        for kind, results in collected.items():
-            seen: set[str] = set()
-            for provider in results:
-                owner = self._owner.get((kind, provider.name))
-                if owner is not None or provider.name in seen:
-                    by = f"plugin {owner!r}" if owner else "itself"
-                    info.error = f"{kind} name {provider.name!r} is already registered by {by}"
-                    return
-                seen.add(provider.name)
-        for kind, results in collected.items():
-            for provider in results:
-                self.providers[kind][provider.name] = provider
-                self._owner[(kind, provider.name)] = info.name
-            info.registers[kind] = [p.name for p in results]
+                info.problems.append(f"{hook_name}() raised {_describe(exc)}; its {kind}s were skipped")
+                continue
+            for batch in batches:
+                if batch is None:
+                    continue
+                if not isinstance(batch, (list, tuple)):
+                    info.problems.append(
+                        f"{hook_name}() returned {_short(batch)}, expected a list of "
+                        f"{base.__name__} instances (return [{type(batch).__name__}()] for one)"
+                    )
+                    continue
+                for provider in batch:
+                    self._add_provider(info, kind, base, hook_name, provider)
+        skipped = info.problems[hook_warnings:]
+        if skipped and not info.registers:  # nothing of it loaded: the plugin failed
+            info.error = skipped[0] if len(skipped) == 1 else f"{skipped[0]} (and {len(skipped) - 1} more)"
+
+    def _add_provider(self, info: PluginInfo, kind: str, base: type, hook_name: str, provider: Any) -> None:
+        if not isinstance(provider, base):
+            expected = f"emokit.api.{base.__name__}"
+            info.problems.append(f"{hook_name}() returned {_short(provider)}, expected a {expected}; skipped")
+            return
+        name = getattr(provider, "name", "")
+        why = check_name(kind, name)
+        if why is not None:
+            info.problems.append(f"{why}; {type(provider).__name__} skipped")
+            return
+        owner = self._owner.get((kind, name))
+        if owner is not None:
+            by = "itself" if owner == info.name else f"plugin {owner!r}"
+            info.problems.append(f"{kind} name {name!r} is already registered by {by}; skipped")
+            return
+        self.providers[kind][name] = provider
+        self._owner[(kind, name)] = info.name
+        info.registers.setdefault(kind, []).append(name)
 
     # -- lookup ----------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
@@ -180,9 +262,18 @@ class Registry:
         """The plugin that registered ``name``."""
         return self._owner.get((kind, name))
 
+    def suite(self, name: str) -> Suite:
+        return self.get("suite", name)
+
     @property
     def failed(self) -> list[PluginInfo]:
+        """Plugins that did not load at all."""
         return [p for p in self.plugins if p.error and not p.disabled]
+
+    @property
+    def troubled(self) -> list[PluginInfo]:
+        """Plugins that loaded with some component or hook skipped."""
+        return [p for p in self.plugins if p.ok and p.problems]
 
 
 def _distribution_name(ep: metadata.EntryPoint) -> str:
@@ -193,6 +284,11 @@ def _distribution_name(ep: metadata.EntryPoint) -> str:
 def _distribution_version(ep: metadata.EntryPoint) -> str:
     dist = getattr(ep, "dist", None)
     return dist.version if dist is not None else ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _describe(exc: BaseException) -> str:

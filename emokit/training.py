@@ -18,7 +18,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
-from emokit.bench.options import MethodOption
+from emokit.methods.options import MethodOption
 
 
 def torch_device(name: str | torch.device | None = None) -> torch.device:
@@ -125,7 +125,7 @@ def mlp_from_options(in_features: int, num_classes: int, options: Mapping[str, A
 
     ``options`` is a method's option values (typed, as :meth:`Method.option_values` gives them) or
     raw strings; a missing key takes the declared default, a bad value raises
-    :class:`~emokit.bench.options.OptionError` naming the option.
+    :class:`~emokit.options.OptionError` naming the option.
     """
     hidden = HIDDEN.parse(options.get(HIDDEN.name, HIDDEN.default))
     dropout = DROPOUT.parse(options.get(DROPOUT.name, DROPOUT.default))

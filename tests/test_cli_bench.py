@@ -13,7 +13,7 @@ from toy_plugin import toy_registry, write_tone_corpora
 
 from emokit import cli
 from emokit.bench import Method
-from emokit.bench.run import run_bench_command
+from emokit.cli.bench import run_bench_command
 from emokit.registry import Registry
 
 
@@ -272,7 +272,7 @@ def test_bench_end_to_end_on_tiny_simulated_corpora(
         target_split = cell["splits"][target]
         assert not set(target_split["train"]) & set(target_split["test"])
         assert 0.0 <= cell["scores"]["uar"] <= 1.0
-    assert data["config"]["sim_scale"] == 0.05
+    assert data["config"]["data_options"] == {"scale": 0.05}
 
 
 def test_matrix_runs_every_train_test_pair(tones: Path, tmp_path: Path) -> None:

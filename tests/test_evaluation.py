@@ -24,7 +24,7 @@ from emokit import cli
 from emokit.bench import Method, MethodOption
 from emokit.bench.protocol import BenchConfig, BenchRunner, Experiment
 from emokit.bench.results import ResultFile, ResultFileError, load_predictions, load_results
-from emokit.bench.run import run_bench_command
+from emokit.cli.bench import run_bench_command
 from emokit.data.folds import (
     Budget,
     FoldError,
@@ -300,7 +300,6 @@ def test_resume_with_another_identity_is_refused(tones: Path, tmp_path: Path) ->
     before = path.read_text()
     for change, named in (
         (["--option", "k=2"], "options.constant.k: 1 -> 2"),
-        (["--option", "k=1", "--sim-scale", "0.5"], "sim_scale: 1.0 -> 0.5"),
         (["--option", "k=1", "--folds", "2"], "folds: 'auto' -> '2'"),
         (["--option", "k=1", "--target-budget", "0.5"], "budgets"),
     ):
@@ -460,7 +459,7 @@ def test_simulated_corpora_are_labelled_and_a_real_loader_on_a_generated_folder_
     registry = Registry.discover()
     experiment = Experiment(("sim-savee",), "savee", "audio", "egemaps")
     config = BenchConfig(
-        methods=["svm"], experiments=[experiment], seeds=[0], data_root=folder, sim_scale=0.05
+        methods=["svm"], experiments=[experiment], seeds=[0], data_root=folder, data_options={"scale": 0.05}
     )
     runner = BenchRunner(registry, config, Recording())
     real = runner.corpus("savee")

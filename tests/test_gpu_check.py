@@ -159,7 +159,7 @@ def test_bench_cells_parse_as_emokit_bench_arguments(check: ModuleType, tmp_path
     if not _bench_has_device_flag():
         pytest.skip("emokit bench has no --device flag yet, which part (c) passes")
     from emokit import cli
-    from emokit.bench.run import config_from_args
+    from emokit.cli.bench import config_from_args
     from emokit.registry import get_registry
 
     for method, modality in (("pathnet", "audio"), ("fdan", "audiovisual")):

@@ -15,10 +15,10 @@ from test_method_contract import BUILT_IN, _labelled_task
 
 from emokit import kernels
 from emokit.bench import Method, TransferTask
-from emokit.pathnet import Architecture, PathNet, SearchConfig, SourceStageCache, TaskData
 from emokit.registry import Registry
 from emokit.training import torch_device
 from emokit_plugins.baselines.methods import SOURCE_MODELS
+from emokit_plugins.pathnet import Architecture, PathNet, SearchConfig, SourceStageCache, TaskData
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA), pytest.param("cuda:0", marks=CUDA)]

@@ -7,7 +7,8 @@ import pytest
 import torch
 from kernel_grid import ext_available
 
-from emokit.pathnet import (
+from emokit.training import class_weights
+from emokit_plugins.pathnet import (
     Architecture,
     PathNet,
     SearchConfig,
@@ -21,8 +22,7 @@ from emokit.pathnet import (
     tournaments,
     transfer,
 )
-from emokit.pathnet.search import per_path_loss, per_path_uar
-from emokit.training import class_weights
+from emokit_plugins.pathnet.search import per_path_loss, per_path_uar
 
 BACKENDS = ["torch", pytest.param("ext", marks=pytest.mark.skipif(not ext_available("cpu"), reason="no ext"))]
 

@@ -18,9 +18,9 @@ from emokit import cli
 from emokit.bench import OptionError
 from emokit.bench.protocol import BenchConfig, BenchRunner, Experiment, Reporter
 from emokit.bench.results import ResultFile
-from emokit.bench.run import config_from_args
-from emokit.pathnet import Architecture, PathNet, SearchConfig
+from emokit.cli.bench import config_from_args
 from emokit.registry import Registry
+from emokit_plugins.pathnet import Architecture, PathNet, SearchConfig
 from emokit_plugins.pathnet.method import PathNetMethod, model_file_name, pathnet_options
 
 FAST = {"pathnet.generations": "3", "pathnet.population": "4", "pathnet.steps": "2", "pathnet.width": "8"}

@@ -23,7 +23,7 @@ from toy_plugin import NearestCentroid, SpectrumFeature, toy_registry, write_ton
 
 from emokit import cli
 from emokit.bench import Method
-from emokit.bench.run import run_bench_command
+from emokit.cli.bench import run_bench_command
 from emokit.training import Standardizer
 
 

@@ -43,7 +43,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def corpora(registry: Registry, cache: Path) -> dict:
     """The three corpora at a tiny scale, generated once and read by the real loaders."""
     context = LoadContext(
-        cache_dir=cache, sim_scale=TINY, sim_seed=0, providers=registry.providers["dataset"]
+        cache_dir=cache, options={"scale": TINY, "seed": 0}, providers=registry.providers["dataset"]
     )
     return {name: registry.dataset(name).load(context) for name in SPECS}
 
@@ -81,7 +81,7 @@ def test_unknown_name_lists_valid_ones(tmp_path: Path) -> None:
 
 def test_provider_rejects_bad_scale(registry: Registry, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="scale"):
-        registry.dataset("sim-emodb").load(LoadContext(cache_dir=tmp_path, sim_scale=2.0))
+        registry.dataset("sim-emodb").load(LoadContext(cache_dir=tmp_path, options={"scale": 2.0}))
 
 
 # -- full-size structure (the plan) ----------------------------------------------------------

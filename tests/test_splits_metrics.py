@@ -62,15 +62,36 @@ def test_overlapping_split_is_rejected() -> None:
 
 
 def test_harmonisation_maps_each_corpus_code() -> None:
-    assert harmonise("emodb", "W") == "anger"
-    assert harmonise("emodb", "L") == "boredom"
-    assert harmonise("savee", "sa") == "sadness"
-    assert harmonise("savee", "su") == "surprise"
-    assert harmonise("enterface", "di") == "disgust"
-    assert harmonise("ravdess", "02") == "calm"
-    assert harmonise("cremad", "NEU") == "neutral"
+    from emokit_plugins.corpora.labels import LABEL_MAPS
+
+    assert harmonise(LABEL_MAPS["emodb"], "W") == "anger"
+    assert harmonise(LABEL_MAPS["emodb"], "L") == "boredom"
+    assert LABEL_MAPS["savee"].harmonise("sa") == "sadness"
+    assert harmonise(LABEL_MAPS["savee"], "su") == "surprise"
+    assert harmonise(LABEL_MAPS["enterface"], "di") == "disgust"
+    assert harmonise(LABEL_MAPS["ravdess"], "02") == "calm"
+    assert harmonise(LABEL_MAPS["cremad"], "NEU") == "neutral"
     with pytest.raises(UnknownLabelError, match=r"emodb: unknown emotion code 'X'; expected one of W, L"):
-        harmonise("emodb", "X")
+        harmonise(LABEL_MAPS["emodb"], "X")
+
+
+def test_harmonise_by_corpus_name_still_works_with_a_deprecation_warning() -> None:
+    import emokit_plugins.corpora.labels  # noqa: F401  (makes the corpora's label maps)
+
+    with pytest.warns(DeprecationWarning, match="pass the corpus's LabelMap"):
+        assert harmonise("emodb", "W") == "anger"
+    with (
+        pytest.warns(DeprecationWarning),
+        pytest.raises(TypeError, match="no label map for corpus 'nocorpus'"),
+    ):
+        harmonise("nocorpus", "W")
+
+
+def test_a_label_map_outside_the_common_vocabulary_is_refused() -> None:
+    from emokit.api import LabelMap
+
+    with pytest.raises(UnknownLabelError, match=r"mine: label map maps to 'joy'"):
+        LabelMap("mine", {"j": "joy", "a": "anger"})
 
 
 def test_shared_labels_are_the_intersection_in_canonical_order() -> None:

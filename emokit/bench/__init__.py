@@ -1,14 +1,12 @@
-"""The cross-corpus protocol: tasks, methods, metrics, result files and reports."""
+"""The benchmark runner: plans a run's cells, runs them (in this process, worker processes or Ray),
+and writes, resumes and summarises the result file.
 
-from emokit.bench.options import MethodOption, OptionError
-from emokit.bench.task import CorpusSplits, LabelsWithheldError, Method, SplitData, TransferTask
+The method interface that used to be imported from here (``Method``, ``TransferTask``,
+``MethodOption``...) lives in :mod:`emokit.methods`; plugins import it from :mod:`emokit.api`.
+Those names still resolve here, with a :class:`DeprecationWarning`.
+"""
 
-__all__ = [
-    "CorpusSplits",
-    "LabelsWithheldError",
-    "Method",
-    "MethodOption",
-    "OptionError",
-    "SplitData",
-    "TransferTask",
-]
+from emokit import methods as _methods
+from emokit._deprecated import forward_to
+
+__getattr__ = forward_to(__name__, _methods)

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 
 from emokit.bench.config import Experiment
-from emokit.bench.normalisation import TARGET_DATA_USED
-from emokit.bench.task import SplitData, TransferTask
 from emokit.data.corpus import Corpus
 from emokit.data.folds import Fold
 from emokit.data.labels import label_index
 from emokit.data.splits import SpeakerSplit, validation_rows
+from emokit.methods.normalisation import TARGET_DATA_USED
+from emokit.methods.task import SplitData, TransferTask
 
 
 @dataclass

@@ -8,45 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from emokit.data.folds import FULL_BUDGET, Budget, FoldScheme
+from emokit.suites import Experiment
 
-
-@dataclass(frozen=True)
-class Experiment:
-    """Sources (in order) transferred into one target, in one modality, with one feature set.
-
-    A source list that is just the target is a within-corpus experiment (the target's own
-    training speakers as the source); the target beside other sources is refused by the runner.
-    """
-
-    sources: tuple[str, ...]
-    target: str
-    modality: str
-    features: str
-
-    @property
-    def within_corpus(self) -> bool:
-        return self.sources == (self.target,)
-
-    @property
-    def label(self) -> str:
-        if self.within_corpus:
-            return f"{self.target} (within-corpus)"
-        return f"{'+'.join(self.sources)} -> {self.target}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sources": list(self.sources),
-            "target": self.target,
-            "modality": self.modality,
-            "features": self.features,
-        }
+__all__ = ["BenchConfig", "Experiment", "Reporter"]
 
 
 @dataclass
 class BenchConfig:
     """Everything that determines a bench run (recorded in its result file).
 
-    ``seeds`` are the repeats' initialisation seeds; ``folds`` and ``fold_seed`` choose the test
+    ``data_options`` are the datasets' options (``--data-option``), ``options`` the methods'
+    (``--option``); ``suite`` names the suite the experiments come from, if any. ``seeds`` are the
+    repeats' initialisation seeds; ``folds`` and ``fold_seed`` choose the test
     speakers of each cell; ``budgets`` the labelled share of the target's training rows.
     """
 
@@ -55,14 +28,14 @@ class BenchConfig:
     seeds: list[int]
     data_root: Path | None = None
     cache_dir: Path | None = None
-    sim_scale: float = 1.0
-    sim_seed: int = 0
+    data_options: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     folds: FoldScheme = field(default_factory=lambda: FoldScheme("auto"))
     fold_seed: int = 0
     budgets: list[Budget] = field(default_factory=lambda: [FULL_BUDGET])
     norm: str = "corpus"
     reference: str | None = None
+    suite: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,9 +49,9 @@ class BenchConfig:
             "reference": self.reference,
             "data_root": str(self.data_root) if self.data_root else None,
             "cache_dir": str(self.cache_dir) if self.cache_dir else None,
-            "sim_scale": self.sim_scale,
-            "sim_seed": self.sim_seed,
+            "data_options": self.data_options,
             "options": self.options,
+            "suite": self.suite,
         }
 
 

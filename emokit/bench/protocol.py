@@ -7,7 +7,7 @@ finished cell is written to the result file at once, so an interrupted run keeps
 finished. Cells run in this process, in local worker processes or as Ray tasks
 (:mod:`emokit.bench.executors`); how a cell is computed is in :mod:`emokit.bench.units`.
 
-The runner enforces what a method may see (see :class:`~emokit.bench.task.TransferTask`): test
+The runner enforces what a method may see (see :class:`~emokit.methods.task.TransferTask`): test
 labels never reach a method (the runner scores), a method that declares it uses no target labels
 gets every target split without labels, and features are normalised before any method sees them.
 """
@@ -33,8 +33,6 @@ from emokit.bench.executors import (
     check_ray_address,
 )
 from emokit.bench.machine import CellRuntime, usable_cores
-from emokit.bench.normalisation import check_scheme
-from emokit.bench.options import check_option_keys, method_option_values
 from emokit.bench.results import ResultFile, cell_key
 from emokit.bench.units import (
     MAJORITY,
@@ -50,15 +48,15 @@ from emokit.bench.units import (
     shared_classes,
 )
 from emokit.data.corpus import MODALITIES, Corpus, LoadProblem, provides, simulation_marker
-from emokit.data.datasets import LoadContext
+from emokit.data.provider import LoadContext
 from emokit.features.cache import compute_features
+from emokit.methods.normalisation import check_scheme
+from emokit.methods.options import check_option_keys, method_option_values
+from emokit.options import check_option_keys as check_option_keys_of
+from emokit.options import option_values
 from emokit.registry import Registry
 
-#: features used when an experiment names none
-DEFAULT_FEATURES = {"audio": "egemaps", "visual": "face", "audiovisual": "face-logmel"}
-
 __all__ = [
-    "DEFAULT_FEATURES",
     "MAJORITY",
     "BenchConfig",
     "BenchRunner",
@@ -91,6 +89,8 @@ class BenchRunner:
         self.problems: dict[str, list[LoadProblem]] = {}
         self.option_warnings: list[str] = []
         self.method_options: dict[str, dict[str, Any]] = {}
+        #: each dataset's options, typed (the ``--data-option`` values and the defaults)
+        self.dataset_options: dict[str, dict[str, Any]] = {}
         self.validate()
 
     # -- checks before anything slow happens -------------------------------------------------
@@ -113,6 +113,18 @@ class BenchRunner:
             )
         self.option_warnings = check_option_keys(methods, self.config.options)
         self.method_options = {m.name: method_option_values(m, self.config.options) for m in methods}
+        datasets = [
+            self.registry.dataset(name)
+            for name in dict.fromkeys(n for e in self.config.experiments for n in (*e.sources, e.target))
+        ]
+        self.option_warnings += check_option_keys_of(
+            datasets, self.config.data_options, flag="--data-option", kind="dataset"
+        )
+        self.dataset_options = {
+            d.name: option_values(d, self.config.data_options, flag="--data-option", kind="dataset")
+            for d in datasets
+            if d.options
+        }
         for method in methods:
             for exp in self.config.experiments:
                 if exp.modality not in method.modalities:
@@ -149,8 +161,7 @@ class BenchRunner:
         return LoadContext(
             data_root=self.config.data_root,
             cache_dir=self.config.cache_dir,
-            sim_scale=self.config.sim_scale,
-            sim_seed=self.config.sim_seed,
+            options=dict(self.config.data_options),
             progress=self.reporter.progress,
             providers=dict(self.registry.providers["dataset"]),
         )
@@ -261,8 +272,7 @@ class BenchRunner:
             "fold_seed": config.fold_seed,
             "budgets": [b.label for b in config.budgets],
             "repeats": list(config.seeds),
-            "sim_scale": config.sim_scale,
-            "sim_seed": config.sim_seed,
+            "data_options": {name: jsonable(values) for name, values in self.dataset_options.items()},
             "data_root": str(config.data_root) if config.data_root else None,
             # the numbers of a cell depend on its device and thread count: never mix them in one file
             "device": self.runtime.device,

@@ -40,12 +40,12 @@ from emokit.bench.cells import (
 from emokit.bench.config import BenchConfig, Experiment
 from emokit.bench.machine import CellRuntime
 from emokit.bench.metrics import score
-from emokit.bench.normalisation import TARGET_DATA_USED, normalise_task
 from emokit.bench.results import cell_key
-from emokit.bench.task import CorpusSplits, LabelsWithheldError, TransferTask
 from emokit.data.folds import Budget, budget_masks, check_budgets, derived_seed, speaker_folds
 from emokit.data.labels import shared_labels
 from emokit.data.splits import split_speakers
+from emokit.methods.normalisation import TARGET_DATA_USED, normalise_task
+from emokit.methods.task import CorpusSplits, LabelsWithheldError, TransferTask
 
 #: the runner's own row in every summary: the majority class of the labelled target training rows
 MAJORITY = "majority-class"

@@ -5,7 +5,7 @@ Audio files (WAV, FLAC, ...) are read with soundfile; audio tracks of video cont
 the distributed eNTERFACE'05 copy contains ``s16_su_3avi`` (no dot), which must still be read.
 
 Every failure (missing file, garbage bytes, no audio or video stream, nothing decoded) raises
-:class:`emokit.features.MediaReadError` with the path and what was expected, so a caller can
+:class:`MediaReadError` with the path and what was expected, so a caller can
 report the file and skip it.
 """
 
@@ -18,12 +18,15 @@ from typing import Literal
 
 import numpy as np
 
-from emokit.features.base import MediaReadError
-
 #: extensions soundfile reads directly; anything else goes to PyAV first.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".aiff", ".aif", ".au", ".snd"})
 #: extensions that are certainly containers for PyAV (soundfile is not tried for these).
 VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".flv", ".m4v"})
+
+
+class MediaReadError(RuntimeError):
+    """A media file could not be read or decoded; the message names the file."""
+
 
 FrameSelection = Literal["middle", "uniform", "first", "all"]
 

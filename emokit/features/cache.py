@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from emokit.data.corpus import Corpus, LoadProblem, Utterance, modality_parts, provides
-from emokit.features.base import FeatureExtractor, MediaReadError
+from emokit.data.media import MediaReadError
+from emokit.features.extractor import FeatureExtractor
 
 #: bump when the layout of the cache files changes (2: per-row media stamps and digests).
 CACHE_FORMAT = 2
@@ -149,7 +150,7 @@ def cache_key(corpus: Corpus, extractor: FeatureExtractor) -> dict[str, Any]:
 def cache_path(corpus: Corpus, extractor: FeatureExtractor, cache_dir: Path | None = None) -> Path:
     """The cache file for this corpus and extractor configuration."""
     if cache_dir is None:
-        from emokit.paths import cache_dir as default_cache_dir
+        from emokit.folders import cache_dir as default_cache_dir
 
         cache_dir = default_cache_dir()
     digest = hashlib.sha256(_key_json(cache_key(corpus, extractor)).encode()).hexdigest()[:16]
@@ -419,7 +420,7 @@ def compute_features(
         corpus: the utterances (pass a filtered corpus, e.g. ``corpus.with_modality("visual")``,
             to process a subset; cached rows of other utterances are kept on disk).
         extractor: a registered :class:`FeatureExtractor`.
-        cache_dir: root of the cache (``emokit.paths.cache_dir()`` by default); the file lives
+        cache_dir: root of the cache (``emokit.folders.cache_dir()`` by default); the file lives
             under ``cache_dir/"features"``.
         progress: called as ``progress(description, done, total)`` as utterances finish; it
             may raise ``KeyboardInterrupt`` to stop (what finished is kept).

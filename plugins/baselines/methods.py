@@ -33,16 +33,18 @@ import torch
 from sklearn.svm import SVC
 from torch import nn
 
-from emokit.bench import Method, MethodOption, TransferTask
-from emokit.bench.options import positive_numbers
-from emokit.bench.task import SplitData
-from emokit.training import (
+from emokit.api import (
     MLP_OPTIONS,
+    Method,
+    MethodOption,
     TrainResult,
+    TransferTask,
     mlp_from_options,
     model_device,
+    positive_numbers,
     predict,
     seed_everything,
+    source_views,
     torch_device,
     train_classifier,
     uar,
@@ -56,17 +58,6 @@ SVM_C = MethodOption(
     "the values of C tried; the best on the sources' validation speakers is kept",
     expects="positive numbers separated by commas, e.g. 0.1,1,10",
 )
-
-
-def _stack(parts: list[SplitData]) -> tuple[np.ndarray, np.ndarray]:
-    return np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts])
-
-
-def source_views(task: TransferTask) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The sources' training X, y and validation X, y, pooled in the order given."""
-    Xtr, ytr = _stack([s.train for s in task.sources])
-    Xva, yva = _stack([s.val for s in task.sources])
-    return Xtr, ytr, Xva, yva
 
 
 class SourceModels:

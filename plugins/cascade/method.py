@@ -38,15 +38,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from emokit.bench import Method, MethodOption, OptionError, TransferTask
-from emokit.bench.options import positive_numbers
-from emokit.training import (
+from emokit.api import (
     DROPOUT,
     EPOCHS,
     HIDDEN,
     MLP_OPTIONS,
+    Method,
+    MethodOption,
+    OptionError,
+    TransferTask,
     mlp_from_options,
     model_device,
+    positive_numbers,
     predict,
     seed_everything,
     torch_device,

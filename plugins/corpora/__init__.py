@@ -8,8 +8,7 @@ written in the same layouts, are read.
 
 from __future__ import annotations
 
-from emokit import hookimpl
-from emokit.data.datasets import DatasetProvider
+from emokit.api import DatasetProvider, hookimpl
 
 from .common import RealCorpusProvider
 from .cremad import CremadProvider

@@ -19,9 +19,16 @@ from typing import ClassVar
 
 import soundfile
 
-from emokit.data.corpus import Corpus, LoadProblem, Utterance
-from emokit.data.datasets import DataLayoutError, DatasetProvider, LoadContext
-from emokit.data.labels import UnknownLabelError, harmonise
+from emokit.api import (
+    Corpus,
+    DataLayoutError,
+    DatasetProvider,
+    LabelMap,
+    LoadContext,
+    LoadProblem,
+    Utterance,
+)
+from emokit_plugins.corpora.labels import LABEL_MAPS
 
 #: Part of every fingerprint: bump when a loader changes the ids or fields it produces, so that
 #: features cached under the old interpretation are not reused.
@@ -219,10 +226,7 @@ def _require_bytes(path: Path) -> None:
 
 def corpus_label(family: str, code: str) -> str | None:
     """The harmonised label of ``code`` in corpus ``family``, or ``None`` when the code is unknown."""
-    try:
-        return harmonise(family, code)
-    except UnknownLabelError:
-        return None
+    return LABEL_MAPS[family].get(code)
 
 
 def fingerprint(root: Path, files: Iterable[Path]) -> str:
@@ -253,7 +257,7 @@ class RealCorpusProvider(DatasetProvider):
     :meth:`has_layout` and :meth:`read`.
     """
 
-    #: key of :data:`emokit.data.labels.CORPUS_LABEL_MAPS`.
+    #: key of :data:`emokit_plugins.corpora.labels.LABEL_MAPS`: the corpus's emotion codes.
     family: ClassVar[str] = ""
     #: the corpus's usual spelling, used in messages (``"SAVEE"``).
     title: ClassVar[str] = ""
@@ -264,6 +268,11 @@ class RealCorpusProvider(DatasetProvider):
     layout: ClassVar[str] = ""
     #: the corpus's nominal audio sample rate in Hz.
     nominal_sample_rate: ClassVar[int | None] = None
+
+    @property
+    def label_map(self) -> LabelMap:  # type: ignore[override]
+        """The corpus's emotion codes mapped onto the common vocabulary."""
+        return LABEL_MAPS[self.family]
 
     def expected_description(self) -> str:
         """``"a folder SAVEE/ containing ..."``: the layout as error messages state it."""

@@ -13,7 +13,7 @@ import csv
 import re
 from pathlib import Path
 
-from emokit.data.corpus import Utterance
+from emokit.api import Utterance
 
 from .common import (
     ReadResult,

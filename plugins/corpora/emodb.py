@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from emokit.data.corpus import Utterance
+from emokit.api import Utterance
 
 from .common import (
     ReadResult,

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from emokit.data.corpus import Utterance
+from emokit.api import Utterance
 
 from .common import (
     MediaProblem,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emokit import hookimpl
+from emokit.api import hookimpl
 from emokit_plugins.fdan.method import FDAN
 
 

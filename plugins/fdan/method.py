@@ -36,10 +36,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from emokit.bench import Method, MethodOption, OptionError, TransferTask
-from emokit.bench.options import method_option_values
-from emokit.losses import lmmd, ramp
-from emokit.training import model_device, seed_everything, torch_device, uar
+from emokit.api import (
+    Method,
+    MethodOption,
+    OptionError,
+    TransferTask,
+    lmmd,
+    method_option_values,
+    model_device,
+    ramp,
+    seed_everything,
+    torch_device,
+    uar,
+)
 from emokit_plugins.fdan.model import BACKBONES, FDANNet, load_pretrained
 
 

@@ -7,7 +7,7 @@ a third-party plugin registers its own.
 
 from __future__ import annotations
 
-from emokit import hookimpl
+from emokit.api import hookimpl
 from emokit_plugins.features.audio import AudioFeatureExtractor, LogMelExtractor, MFCCExtractor
 from emokit_plugins.features.audiovisual import FaceLogMelExtractor
 from emokit_plugins.features.egemaps import EGeMAPSExtractor

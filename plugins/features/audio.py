@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from emokit.data.corpus import Utterance
-from emokit.data.media import read_audio
-from emokit.features.base import FeatureExtractor, MediaReadError
+from emokit.api import FeatureExtractor, MediaReadError, Utterance, read_audio
 
 #: the functionals a spectral extractor may compute over time, in output order.
 FUNCTIONALS = ("mean", "std", "min", "max", "skew", "kurtosis")

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from emokit.data import Utterance
-from emokit.features import FeatureExtractor
+from emokit.api import FeatureExtractor, Utterance
 from emokit_plugins.features.audio import LogMelExtractor
 from emokit_plugins.features.face import FaceCropExtractor
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from emokit.data.corpus import Utterance
-from emokit.features.base import MediaReadError
+from emokit.api import MediaReadError, Utterance
 from emokit_plugins.features.audio import AudioFeatureExtractor
 
 N_FEATURES = 88

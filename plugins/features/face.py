@@ -22,10 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from emokit.data.corpus import Utterance
-from emokit.data.media import read_video_frames
-from emokit.features.base import FeatureExtractor, MediaReadError
-from emokit.features.cache import FeatureWarning
+from emokit.api import FeatureExtractor, FeatureWarning, MediaReadError, Utterance, read_video_frames
 
 NORMALISATIONS = ("zscore", "equalize", "none")
 #: frames are block-averaged to at most this many pixels on the longer side before the search

@@ -1,4 +1,4 @@
-"""The ``pathnet`` method: PathNet meta-transfer (:mod:`emokit.pathnet`) as an ``emokit bench`` method.
+"""The ``pathnet`` method: PathNet meta-transfer (:mod:`emokit_plugins.pathnet`) in ``emokit bench``.
 
 The sources are learnt in the order given, each freezing its best path, then the target; the
 target's best path predicts the target's test speakers. The features arrive normalised by the runner
@@ -7,7 +7,7 @@ which the model keeps (a saved model applies them itself). Within-corpus (source
 on the target alone. The validation UAR reported is that of the target stage's selected champion.
 
 Options (``--option pathnet.KEY=VALUE``, or ``KEY=VALUE`` for every method that takes it; the
-defaults are :class:`~emokit.pathnet.Architecture`'s and :class:`~emokit.pathnet.SearchConfig`'s):
+defaults are :class:`~.model.Architecture`'s and :class:`~.search.SearchConfig`'s):
 
 - architecture: ``layers`` (L), ``modules`` (M), ``active`` (N), ``width``;
 - search: ``population``, ``steps`` (T), ``batch``, ``generations``, ``threshold``, ``budget``
@@ -34,21 +34,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from emokit import kernels
-from emokit.bench import Method, MethodOption, TransferTask
-from emokit.bench.options import method_option_values
-from emokit.bench.task import SplitData
-from emokit.pathnet import (
-    Architecture,
-    GenerationStats,
-    PathNet,
-    SearchConfig,
-    SourceStageCache,
-    TaskData,
-    transfer,
+from emokit.api import (
+    Method,
+    MethodOption,
+    SplitData,
+    TransferTask,
+    kernels,
+    method_option_values,
+    torch_device,
 )
-from emokit.pathnet.search import ENGINES
-from emokit.training import torch_device
+from emokit_plugins.pathnet.model import Architecture, PathNet
+from emokit_plugins.pathnet.search import ENGINES, GenerationStats, SearchConfig
+from emokit_plugins.pathnet.transfer import SourceStageCache, TaskData, transfer
 
 
 def _default(config: type, name: str) -> Any:

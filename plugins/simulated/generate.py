@@ -52,7 +52,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from emokit.data.corpus import SIMULATED_MARKER
+from emokit.api import SIMULATED_MARKER
 
 from .channel import pad, record
 from .faces import make_track, render_clip, speaker_face, speech_envelope
@@ -126,7 +126,7 @@ def check_seed(seed: int) -> int:
 def corpus_dir(name: str, *, cache_dir: Path | None, scale: float, seed: int) -> Path:
     """Where the corpus ``name`` generated with ``scale`` and ``seed`` lives."""
     if cache_dir is None:
-        from emokit.paths import cache_dir as default_cache_dir
+        from emokit.api import cache_dir as default_cache_dir
 
         cache_dir = default_cache_dir()
     return Path(cache_dir) / "corpora" / f"{name}-seed{seed}-scale{scale}"
@@ -358,7 +358,7 @@ def prepare_corpus(
 
     Args:
         name: ``"sim-savee"``, ``"sim-emodb"`` or ``"sim-enterface"``.
-        cache_dir: emokit's cache folder (``None``: :func:`emokit.paths.cache_dir`).
+        cache_dir: emokit's cache folder (``None``: :func:`emokit.folders.cache_dir`).
         scale: size relative to the real corpus, in (0, 1]. Smaller scales keep fewer speakers
             (never fewer than the spec's ``min_speakers``) and fewer utterances (never fewer than
             two per speaker and emotion).

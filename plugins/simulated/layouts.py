@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emokit.data.labels import CORPUS_LABEL_MAPS
+from emokit_plugins.corpora.labels import LABEL_MAPS
 
 from .specs import CorpusSpec
 from .texts import EMODB_SENTENCES, ENTERFACE_SENTENCES, savee_script
@@ -167,7 +167,7 @@ def emodb_jobs(spec: CorpusSpec, scale: float) -> list[Job]:
 
 # -- eNTERFACE'05 ----------------------------------------------------------------------------
 #: emotion code -> folder name (the distributed copy names its folders by the common label)
-ENTERFACE_FOLDERS: dict[str, str] = dict(CORPUS_LABEL_MAPS["enterface"])
+ENTERFACE_FOLDERS: dict[str, str] = dict(LABEL_MAPS["enterface"].codes)
 #: Subjects involved in the distributed copy's faults, kept at every scale (12 because subject
 #: 11's files carry its name).
 ENTERFACE_FAULT_SUBJECTS = (3, 6, 11, 12, 16)

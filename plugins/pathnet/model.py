@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from emokit.api import kernels
+
 #: what :meth:`PathNet.save` writes in the file's ``format`` field
 FILE_FORMAT = "emokit-pathnet"
 FILE_VERSION = 1
@@ -92,7 +94,7 @@ class PathNet:
     Attributes:
         arch: the :class:`Architecture`.
         weights, biases: per layer, ``[M, width, D_in]`` and ``[M, width]`` leaf tensors on
-            :attr:`device` (trained in place by :mod:`emokit.pathnet.search`).
+            :attr:`device` (trained in place by :mod:`emokit_plugins.pathnet.search`).
         frozen: bool ``[L, M]`` (on the host), modules that belong to an earlier task's best path.
         owner: int64 ``[L, M]`` (on the host), index into :attr:`tasks` of the task that froze each
             module, -1 if none.
@@ -237,8 +239,6 @@ class PathNet:
     def logits(self, name: str, X: np.ndarray | torch.Tensor, *, backend: str | None = None) -> torch.Tensor:
         """Logits ``[n, C]`` (on the model's device) of task ``name``'s best path for raw (not yet
         z-scored) inputs ``X`` (an array, or a tensor on any device)."""
-        from emokit.kernels import population_forward
-
         record = self.task(name)
         device = self.device
         if isinstance(X, torch.Tensor):
@@ -252,7 +252,7 @@ class PathNet:
         if x.shape[0] == 0:
             return torch.zeros(0, len(record.classes), device=device)
         x = (x.to(device) - record.input_mean.to(device)) / record.input_scale.to(device)
-        out = population_forward(
+        out = kernels.population_forward(
             x,
             self.layers(),
             record.path[None].to(device),

@@ -13,7 +13,7 @@ One generation (Fernando et al.'s binary tournament, every tournament of the pop
    whenever that score improves, and the best snapshot is what the search returns (model selection
    on validation, as every emokit method does);
 4. the population is paired at random; each pair's winner overwrites the loser with a mutated copy
-   of its genotype (:func:`~emokit.pathnet.genetics.tournaments`).
+   of its genotype (:func:`~emokit_plugins.pathnet.genetics.tournaments`).
 
 The search stops after ``generations``, when the champion's fitness reaches ``threshold``, when
 ``budget_s`` seconds have gone, or after ``patience`` generations without a better validation score,
@@ -36,9 +36,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from emokit.kernels import population_forward
-from emokit.pathnet.genetics import random_genotypes, tournaments
-from emokit.pathnet.model import PathNet
+from emokit.api import kernels
+from emokit_plugins.pathnet.genetics import random_genotypes, tournaments
+from emokit_plugins.pathnet.model import PathNet
 
 ENGINES = ("batched", "serial")
 
@@ -242,7 +242,9 @@ class _Engine:
 
 class _BatchedEngine(_Engine):
     def logits(self, x: torch.Tensor, genotypes: torch.Tensor) -> torch.Tensor:
-        out = population_forward(x, self.model.layers(), genotypes, *self.head, backend=self.config.backend)
+        out = kernels.population_forward(
+            x, self.model.layers(), genotypes, *self.head, backend=self.config.backend
+        )
         return out.logits
 
 

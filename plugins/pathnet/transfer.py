@@ -3,7 +3,7 @@
 For every task in the sequence (sources in the order given, then the target):
 
 1. the modules that no earlier task froze are re-initialised and the task gets a fresh head;
-2. a new population is evolved on the task (:func:`~emokit.pathnet.search.evolve`);
+2. a new population is evolved on the task (:func:`~emokit_plugins.pathnet.search.evolve`);
 3. the best path is fixed and its modules frozen: later tasks may choose them, never update them.
 
 The target's best path then says which source knowledge it reuses (:meth:`PathNet.reused_modules`).
@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from emokit.pathnet.model import Architecture, PathNet, TaskRecord
-from emokit.pathnet.search import GenerationStats, SearchConfig, SearchResult, StageData, evolve
-from emokit.training import Standardizer, class_weights, torch_device
+from emokit.api import Standardizer, class_weights, torch_device
+from emokit_plugins.pathnet.model import Architecture, PathNet, TaskRecord
+from emokit_plugins.pathnet.search import GenerationStats, SearchConfig, SearchResult, StageData, evolve
 
 
 @dataclass

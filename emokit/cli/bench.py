@@ -14,8 +14,7 @@ from rich.table import Table
 
 from emokit.bench.executors import check_picklable, check_ray_address
 from emokit.bench.machine import DEFAULT_THREADS, CellRuntime, default_jobs, parse_positive, resolve_device
-from emokit.bench.normalisation import check_scheme
-from emokit.bench.protocol import DEFAULT_FEATURES, BenchConfig, BenchRunner, Experiment
+from emokit.bench.protocol import BenchConfig, BenchRunner, Experiment
 from emokit.bench.report import RichReporter, confusion_table, summary_table, table_notes
 from emokit.bench.results import (
     ResultFile,
@@ -25,36 +24,65 @@ from emokit.bench.results import (
     load_results,
 )
 from emokit.bench.summary import summarise_run
+from emokit.cli.arguments import (
+    EXIT_CELLS_FAILED,
+    EXIT_INTERRUPTED,
+    UsageError,
+    parse_options,
+    parse_seeds,
+    split_list,
+)
 from emokit.data.folds import FoldScheme, parse_budgets
-from emokit.paths import cache_dir as default_cache_dir
-from emokit.paths import data_root_from_env
+from emokit.folders import cache_dir as default_cache_dir
+from emokit.folders import data_root_from_env
+from emokit.methods.normalisation import check_scheme
+from emokit.options import OptionError
 from emokit.registry import Registry
+from emokit.suites import DEFAULT_SUITE, Suite
 
-#: the default suite (no --target): a scarce target budget beside the full one, 4 speaker folds
-#: (leave-one-speaker-out on SAVEE's 4 speakers) and one repeat, so that the README's main command
-#: stays within its stated time on a 2-core CPU; see the README
-DEFAULT_SUITE_BUDGETS = "0.1,1"
-DEFAULT_SUITE_FOLDS = "4"
-DEFAULT_SUITE_REPEATS = "1"
-#: repeats of an experiment named with --target (or --matrix)
+#: repeats of an experiment named with --target (or --matrix), when its suite sets none
 DEFAULT_REPEATS = "2"
 #: the default of --jobs when set (e.g. 1 on a shared machine)
 JOBS_ENV = "EMOKIT_JOBS"
 
 
-def _cli():
-    # imported lazily: emokit.cli imports this module lazily too
-    from emokit import cli
-
-    return cli
+def defaults_suite(registry: Registry) -> Suite | None:
+    """The suite whose methods, features and reference are every run's defaults, if a plugin gives one."""
+    return registry.providers["suite"].get(DEFAULT_SUITE)
 
 
-def default_methods(registry: Registry) -> list[str]:
-    """PathNet (when a plugin provides it) followed by the baselines that are registered."""
-    cli = _cli()
-    names = [m for m in cli.BASELINE_METHODS if m in registry.providers["method"]]
-    if "pathnet" in registry.providers["method"]:
-        names.insert(0, "pathnet")
+def run_suite(args: argparse.Namespace, registry: Registry) -> Suite | None:
+    """The suite this command runs: ``--suite NAME``, or the default one when no experiment is named;
+    ``None`` when the command names its own experiment (``--target``, ``--matrix``)."""
+    named = getattr(args, "suite", None)
+    own = args.target is not None or getattr(args, "matrix", None)
+    if named:
+        if own or args.source:
+            raise UsageError(
+                f"--suite {named} runs its own experiments: give it without --source/--target/--matrix"
+            )
+        return registry.suite(named)
+    if own:
+        return None
+    suite = defaults_suite(registry)
+    if suite is None:
+        known = ", ".join(registry.names("suite")) or "none is registered"
+        raise UsageError(
+            f"no experiment named and no {DEFAULT_SUITE!r} suite registered (suites: {known}): give "
+            "--source and --target, --matrix, or --suite NAME"
+        )
+    return suite
+
+
+def default_methods(registry: Registry, suite: Suite | None) -> list[str]:
+    """The methods of ``suite`` (else of the default suite) that are registered."""
+    suite = suite or defaults_suite(registry)
+    names = [m for m in (suite.methods if suite else ()) if m in registry.providers["method"]]
+    if not names:
+        raise UsageError(
+            "--method: no default methods (no suite names registered ones); name them, e.g. "
+            f"--method {','.join(registry.names('method')[:2])}"
+        )
     return names
 
 
@@ -69,95 +97,139 @@ def with_baselines(named: list[str], registry: Registry) -> list[str]:
     return methods
 
 
-def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
-    """The experiments that ``--source``, ``--target``, ``--modality`` and ``--features`` ask for."""
-    cli = _cli()
-    sources = cli._split_list(args.source)
+def _features_for(modality: str, args: argparse.Namespace, registry: Registry, suite: Suite | None) -> str:
+    if args.features:
+        return args.features
+    for candidate in (suite, defaults_suite(registry)):
+        feature = candidate.feature_for(modality) if candidate else None
+        if feature:
+            return feature
+    raise UsageError(
+        f"--features: no suite gives a default feature for {modality!r}; name one "
+        f"({', '.join(registry.names('feature'))})"
+    )
+
+
+def experiments_from_args(
+    args: argparse.Namespace, registry: Registry, suite: Suite | None = None
+) -> list[Experiment]:
+    """The experiments that ``--source``, ``--target``, ``--matrix``, ``--suite``, ``--modality`` and
+    ``--features`` ask for."""
+    sources = split_list(args.source)
     if getattr(args, "matrix", None):
         if sources or args.target:
-            raise cli.UsageError("--matrix replaces --source and --target; give one or the other")
-        corpora = cli._split_list(args.matrix)
+            raise UsageError("--matrix replaces --source and --target; give one or the other")
+        corpora = split_list(args.matrix)
         if len(corpora) < 2 or len(set(corpora)) != len(corpora):
-            raise cli.UsageError(f"--matrix {args.matrix!r}: expected two or more distinct corpora")
+            raise UsageError(f"--matrix {args.matrix!r}: expected two or more distinct corpora")
         modality = args.modality or "audio"
-        features = args.features or DEFAULT_FEATURES[modality]
+        features = _features_for(modality, args, registry, None)
         return [Experiment((src,), tgt, modality, features) for src in corpora for tgt in corpora]
     if args.target is None:
         if sources:
-            raise cli.UsageError("--source needs --target (the corpus to transfer into)")
-        chosen = [e for e in cli.DEFAULT_EXPERIMENTS if args.modality in (None, e[2])]
+            raise UsageError("--source needs --target (the corpus to transfer into)")
+        suite = suite or run_suite(args, registry)
+        assert suite is not None
+        chosen = [e for e in suite.experiments if args.modality in (None, e.modality)]
+        if not chosen:
+            raise UsageError(f"--modality {args.modality}: suite {suite.name!r} has no such experiment")
         return [
-            Experiment(src, tgt, modality, args.features or DEFAULT_FEATURES[modality])
-            for src, tgt, modality in chosen
+            Experiment(
+                e.sources,
+                e.target,
+                e.modality,
+                args.features or e.features or _features_for(e.modality, args, registry, suite),
+            )
+            for e in chosen
         ]
     if "," in args.target:
-        raise cli.UsageError(f"--target {args.target!r}: expected one corpus")
+        raise UsageError(f"--target {args.target!r}: expected one corpus")
     modality = args.modality or "audio"
     if len(set(sources)) != len(sources):
-        raise cli.UsageError(f"--source {args.source!r}: a corpus is named twice")
+        raise UsageError(f"--source {args.source!r}: a corpus is named twice")
     return [
         Experiment(
             tuple(sources) or (args.target,),
             args.target,
             modality,
-            args.features or DEFAULT_FEATURES[modality],
+            _features_for(modality, args, registry, None),
         )
     ]
 
 
+def data_options_from_args(
+    args: argparse.Namespace, registry: Registry, experiments: list[Experiment]
+) -> dict[str, Any]:
+    """``--data-option KEY=VALUE`` pairs, plus ``--sim-scale S`` and ``--sim-seed K``: the shorthands of
+    ``--data-option scale=S`` / ``seed=K`` that they have always been, for the datasets of the run
+    that take those options (ignored, as they always were, by a run whose datasets take none)."""
+    options = parse_options(getattr(args, "data_option", None) or [], flag="--data-option")
+    names = dict.fromkeys(n for e in experiments for n in (*e.sources, e.target))
+    taken = {o.name: o for n in names for o in registry.dataset(n).options}
+    for flag, key in (("sim_scale", "scale"), ("sim_seed", "seed")):
+        value = getattr(args, flag, None)
+        if value is not None and key in taken:
+            try:
+                taken[key].parse(value, key)
+            except OptionError:
+                shown = "--" + flag.replace("_", "-")
+                raise UsageError(f"{shown} {value}: expected {taken[key].describe_expected()}") from None
+            options.setdefault(key, value)
+    return options
+
+
 def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfig:
     """The :class:`BenchConfig` that ``emokit bench``'s arguments ask for; usage errors name the flag."""
-    cli = _cli()
-    named = [m for value in (args.method or []) for m in cli._split_list(value)]
+    suite = run_suite(args, registry)
+    named = [m for value in (args.method or []) for m in split_list(value)]
     methods = with_baselines(named, registry) if named and not args.no_baselines else named
-    methods = methods or default_methods(registry)
-    if not 0.0 < args.sim_scale <= 1.0:
-        raise cli.UsageError(f"--sim-scale {args.sim_scale}: expected a number in (0, 1]")
-    options = cli.parse_options(args.option)
+    methods = methods or default_methods(registry, suite)
+    options = parse_options(args.option)
     pretrained = getattr(args, "pretrained", None)
     if pretrained is not None:
         if not pretrained.is_file():
-            raise cli.UsageError(f"--pretrained {pretrained}: no such file (expected a ResNet-34 state dict)")
+            raise UsageError(f"--pretrained {pretrained}: no such file (expected a model state dict)")
         options["pretrained"] = str(pretrained.expanduser().resolve())
     data_root = args.data_root or data_root_from_env()
     if data_root is not None and not data_root.is_dir():
-        raise cli.UsageError(f"--data-root {data_root}: no such folder")
-    experiments = experiments_from_args(args)
-    default_suite = args.target is None and not getattr(args, "matrix", None)
+        raise UsageError(f"--data-root {data_root}: no such folder")
+    experiments = experiments_from_args(args, registry, suite)
     try:
-        folds = FoldScheme.parse(args.folds or (DEFAULT_SUITE_FOLDS if default_suite else "auto"))
+        folds = FoldScheme.parse(args.folds or (suite.folds if suite and suite.folds else "auto"))
         fractions, shots = args.target_budget, args.target_shots
-        if default_suite and fractions is None and shots is None:
-            fractions = DEFAULT_SUITE_BUDGETS  # the default suite: a scarce budget beside the full one
+        if suite is not None and suite.budgets and fractions is None and shots is None:
+            fractions = suite.budgets
         budgets = parse_budgets(fractions, shots)
         option_norm = options.pop("norm", None)
         norm = check_scheme(args.norm or (str(option_norm) if option_norm is not None else "corpus"))
     except ValueError as exc:
-        raise cli.UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     reference = args.reference
     if reference is None:
-        reference = "target-only" if "target-only" in methods else None
+        preferred = (suite or defaults_suite(registry) or Suite("", "", ())).reference
+        reference = preferred if preferred in methods else None
     elif reference.lower() in ("none", "off"):
         reference = None
     elif reference not in methods:
-        raise cli.UsageError(
+        raise UsageError(
             f"--reference {reference!r}: not a method of this run (methods: {', '.join(methods)}; "
             "none turns the comparison off)"
         )
+    repeats = str(suite.repeats) if suite is not None and suite.repeats else DEFAULT_REPEATS
     return BenchConfig(
         methods=methods,
         experiments=experiments,
-        seeds=cli.parse_seeds(args.seeds or (DEFAULT_SUITE_REPEATS if default_suite else DEFAULT_REPEATS)),
+        seeds=parse_seeds(args.seeds or repeats),
         data_root=data_root,
         cache_dir=args.cache_dir or default_cache_dir(),
-        sim_scale=args.sim_scale,
-        sim_seed=args.sim_seed,
+        data_options=data_options_from_args(args, registry, experiments),
         options=options,
         folds=folds,
         fold_seed=args.fold_seed,
         budgets=budgets,
         norm=norm,
         reference=reference,
+        suite=suite.name if suite is not None else None,
     )
 
 
@@ -182,7 +254,6 @@ def execution_from_args(args: argparse.Namespace, registry: Registry, methods: l
     """``--jobs``, ``--threads``, ``--device``, ``--executor`` and ``--address``, checked before any
     work: a bad value, a device this machine lacks, ray missing or an address that does not answer,
     and a method that cannot travel to worker processes are each one clear error."""
-    cli = _cli()
     try:
         threads = parse_positive(getattr(args, "threads", None), "--threads") or DEFAULT_THREADS
         device = resolve_device(getattr(args, "device", None))
@@ -190,11 +261,11 @@ def execution_from_args(args: argparse.Namespace, registry: Registry, methods: l
         if jobs is None and os.environ.get(JOBS_ENV, "").strip():
             jobs = parse_positive(os.environ[JOBS_ENV], JOBS_ENV)
     except ValueError as exc:
-        raise cli.UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     executor = getattr(args, "executor", None) or "local"
     address = getattr(args, "address", None)
     if address is not None and executor != "ray":
-        raise cli.UsageError("--address is the Ray cluster of --executor ray; give --executor ray too")
+        raise UsageError("--address is the Ray cluster of --executor ray; give --executor ray too")
     if executor == "ray":
         check_ray_address(address)
     jobs = jobs or default_jobs(threads, device)
@@ -244,7 +315,6 @@ def _refuse_if_different(
 
 def run_bench_command(args: argparse.Namespace, registry: Registry, console: Console) -> int:
     """``emokit bench``: plan, check, run every cell (or the missing ones of ``--resume``), report."""
-    cli = _cli()
     config = config_from_args(args, registry)
     execution = execution_from_args(args, registry, config.methods)
     runner = BenchRunner(registry, config, runtime=execution.runtime)
@@ -277,7 +347,7 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
             _print_plan(console, config, runner, results, total, done, execution)
             runner.run(results, jobs=execution.jobs, executor=execution.executor, address=execution.address)
         except KeyboardInterrupt:
-            status, code = "interrupted", cli.EXIT_INTERRUPTED
+            status, code = "interrupted", EXIT_INTERRUPTED
         except BaseException as exc:
             if results is not None:
                 results.data["corpora"] = runner.corpus_summary()
@@ -298,7 +368,7 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
         for line in table_notes(summary, config):
             console.print(line, highlight=False)
     if getattr(args, "matrix", None) and summary:
-        for table in matrix_tables(summary, cli._split_list(args.matrix)):
+        for table in matrix_tables(summary, split_list(args.matrix)):
             console.print(table)
     if args.confusion:
         print_confusions(console, results.cells)
@@ -306,7 +376,7 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
     if failed_cells:
         _print_failures(console, failed_cells, results.path)
         if status == "complete":
-            code = cli.EXIT_CELLS_FAILED
+            code = EXIT_CELLS_FAILED
     if status == "interrupted":
         console.print(
             f"[yellow]interrupted[/]: {len(results.cells)} finished cell(s) kept in {results.path}; "
