@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -133,12 +133,69 @@ def mlp_from_options(in_features: int, num_classes: int, options: Mapping[str, A
 
 
 @dataclass
+class EpochRecord:
+    """One epoch of :func:`train_classifier`: the mean training loss (the extra term included) and
+    the validation UAR it was selected on."""
+
+    epoch: int
+    train_loss: float
+    val_uar: float
+
+
+@dataclass
 class TrainResult:
-    """What :func:`train_classifier` selected."""
+    """What :func:`train_classifier` selected, and the epochs it ran (``history``)."""
 
     best_epoch: int
     best_val_uar: float
     epochs_run: int
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+@dataclass
+class TrainStep:
+    """What an ``extra_loss`` of :func:`train_classifier` sees at one optimisation step.
+
+    Attributes:
+        model: the model being trained (in training mode).
+        inputs, labels: the labelled batch, on the model's device.
+        logits: ``model(inputs)``, already computed (reuse it rather than running the model again).
+        unlabelled: a batch of the unlabelled stream (``None`` without one), as many rows as
+            ``inputs``, on the model's device. The stream is cycled: each epoch goes through the
+            labelled rows once and through as many unlabelled rows, reshuffled each time round.
+        epoch, step: the epoch (from 0) and the step within the whole run (from 0), e.g. to ramp a
+            weight up as DANN-style methods do.
+    """
+
+    model: nn.Module
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    logits: torch.Tensor
+    unlabelled: torch.Tensor | None
+    epoch: int
+    step: int
+
+
+class _Cycle:
+    """Batches of ``rows`` drawn without replacement, reshuffled whenever they run out."""
+
+    def __init__(self, rows: torch.Tensor, generator: torch.Generator) -> None:
+        self.rows = rows
+        self.generator = generator
+        self.order = torch.zeros(0, dtype=torch.long)
+        self.position = 0
+
+    def take(self, n: int) -> torch.Tensor:
+        picks = []
+        while n > 0:
+            if self.position >= len(self.order):
+                self.order = torch.randperm(len(self.rows), generator=self.generator)
+                self.position = 0
+            chunk = self.order[self.position : self.position + n]
+            self.position += len(chunk)
+            n -= len(chunk)
+            picks.append(chunk)
+        return self.rows[torch.cat(picks).to(self.rows.device)]
 
 
 def class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -182,6 +239,8 @@ def train_classifier(
     batch_size: int = 64,
     patience: int = 25,
     parameters: Sequence[nn.Parameter] | None = None,
+    extra_loss: Callable[[TrainStep], torch.Tensor] | None = None,
+    unlabelled: np.ndarray | None = None,
 ) -> TrainResult:
     """Train ``model`` with Adam and class-balanced cross-entropy; keep the best-validation-UAR epoch.
 
@@ -191,6 +250,16 @@ def train_classifier(
         train, val: ``(X, y)`` pairs; ``y`` are class indices.
         parameters: what to optimise (default: every parameter of ``model``), e.g. to freeze layers.
         patience: stop after this many epochs without a better validation UAR.
+        extra_loss: a term added to the cross-entropy at every step, given the :class:`TrainStep`
+            (e.g. a CORAL or MMD distance between the labelled batch's and the unlabelled batch's
+            features); it must return a scalar tensor that gradients flow through.
+        unlabelled: rows ``[m, d]`` without labels (e.g. the target's training rows, for domain
+            adaptation), fed to ``extra_loss`` batch by batch as :attr:`TrainStep.unlabelled`.
+            Their order comes from a generator of its own, so giving them does not change the
+            order of the labelled batches.
+
+    The labelled batches, and so a run without ``extra_loss`` and ``unlabelled``, are the same
+    for the same ``seed``.
     """
     Xtr, ytr = train
     Xva, yva = val
@@ -198,28 +267,59 @@ def train_classifier(
         raise ValueError("no training rows")
     if len(yva) == 0:
         raise ValueError("no validation rows: model selection needs a validation split")
+    if unlabelled is not None and extra_loss is None:
+        raise ValueError("train_classifier: unlabelled rows are only used by an extra_loss; give one")
+    if unlabelled is not None and len(unlabelled) == 0:
+        raise ValueError("train_classifier: unlabelled holds no rows")
     generator = seed_everything(seed)
     device = model_device(model)
     X = torch.as_tensor(Xtr, dtype=torch.float32).to(device)
     y = torch.as_tensor(ytr, dtype=torch.long).to(device)
+    stream = None
+    if unlabelled is not None:
+        rows = torch.as_tensor(np.asarray(unlabelled), dtype=torch.float32).to(device)
+        if rows.ndim != 2 or rows.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"train_classifier: unlabelled rows have shape {tuple(rows.shape)}; expected "
+                f"[m, {X.shape[1]}] like the training rows"
+            )
+        stream = _Cycle(rows, torch.Generator().manual_seed(seed + 1))
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(ytr, num_classes).to(device))
     params = list(parameters) if parameters is not None else list(model.parameters())
     optimiser = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     best_state = copy.deepcopy(model.state_dict())
     best_uar, best_epoch, since_best = -1.0, -1, 0
-    epoch = 0
+    history: list[EpochRecord] = []
+    epoch, step = 0, 0
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(y), generator=generator).to(device)  # drawn on the CPU generator
+        total, batches = torch.zeros((), device=device), 0  # summed on the device: no sync per step
         for start in range(0, len(y), batch_size):
             batch = order[start : start + batch_size]
             if len(batch) < 2 and len(y) >= 2:
                 continue  # a batch of one breaks nothing, but adds only noise
             optimiser.zero_grad()
-            loss = loss_fn(model(X[batch]), y[batch])
+            inputs, labels = X[batch], y[batch]
+            logits = model(inputs)
+            loss = loss_fn(logits, labels)
+            if extra_loss is not None:
+                other = stream.take(len(batch)) if stream is not None else None
+                extra = extra_loss(TrainStep(model, inputs, labels, logits, other, epoch, step))
+                if not isinstance(extra, torch.Tensor) or extra.numel() != 1:
+                    raise TypeError(
+                        f"train_classifier: extra_loss returned {type(extra).__name__}"
+                        f"{tuple(extra.shape) if isinstance(extra, torch.Tensor) else ''}; expected a "
+                        "scalar tensor"
+                    )
+                loss = loss + extra.reshape(())
             loss.backward()
             optimiser.step()
+            total += loss.detach()
+            batches += 1
+            step += 1
         val_uar = uar(yva, predict(model, Xva))
+        history.append(EpochRecord(epoch, float(total) / max(batches, 1), val_uar))
         if val_uar > best_uar:
             best_uar, best_epoch, since_best = val_uar, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
@@ -229,4 +329,4 @@ def train_classifier(
                 break
     model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(best_epoch=best_epoch, best_val_uar=best_uar, epochs_run=epoch + 1)
+    return TrainResult(best_epoch=best_epoch, best_val_uar=best_uar, epochs_run=epoch + 1, history=history)
