@@ -189,7 +189,7 @@ def _chunk_rows(x: torch.Tensor, layers: Sequence[Layer], plan: PrefixGroups, ba
     epilogues. With autograd the whole batch runs at once (the backward needs every layer's output),
     and the fallback or a GPU gains nothing from it.
     """
-    from emokit.kernels import backend as resolve_backend
+    from emokit.kernels.dispatch import backend as resolve_backend
 
     batch = x.shape[0]
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for layer in layers for t in layer)
@@ -211,7 +211,7 @@ def _logits(
 ) -> torch.Tensor:
     """Logits of a batch (or a chunk of it): [U, B, C] per distinct final state with one head, else
     [P, B, C]."""
-    from emokit.kernels import multipath_linear
+    from emokit.kernels.dispatch import multipath_linear
 
     hidden = x
     for (weight, bias), idx, parent in zip(layers, plan.idx, plan.parent, strict=True):
