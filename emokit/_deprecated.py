@@ -14,26 +14,30 @@ from types import ModuleType
 from typing import Any
 
 
-def forward_to(old: str, new: ModuleType, *, names: dict[str, str] | None = None) -> Callable[[str], Any]:
+def forward_to(
+    old: str, new: ModuleType | tuple[ModuleType, ...], *, names: dict[str, str] | None = None
+) -> Callable[[str], Any]:
     """A module ``__getattr__`` for the stub ``old`` that forwards every name to ``new``.
 
     Args:
         old: the stub's module name (``__name__``).
-        new: the module that now holds the names.
+        new: the module that now holds the names, or several (looked up in order) when the old
+            module's names went to different places.
         names: names that were renamed on the way, ``{old name: new name}``.
     """
     renamed = dict(names or {})
+    homes = new if isinstance(new, tuple) else (new,)
 
     def __getattr__(name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         target = renamed.get(name, name)
-        try:
-            value = getattr(new, target)
-        except AttributeError:
-            raise AttributeError(f"module {old!r} has no attribute {name!r}") from None
+        home = next((m for m in homes if hasattr(m, target)), None)
+        if home is None:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        value = getattr(home, target)
         warnings.warn(
-            f"{old}.{name} moved to {new.__name__}.{target}; import it from there, or from emokit.api",
+            f"{old}.{name} moved to {home.__name__}.{target}; import it from there, or from emokit.api",
             DeprecationWarning,
             stacklevel=2,
         )
