@@ -36,7 +36,7 @@ std::string backend_info();
 at::Tensor module_counts_cpu(const at::Tensor& idx, int64_t num_modules);
 
 // ---------------------------------------------------------------------------------------------------
-// The batched multi-path linear layer (DESIGN.md section 4): one PathNet layer for a whole population.
+// The batched multi-path linear layer (docs/kernels.md): one PathNet layer for a whole population.
 //
 //   multipath_linear(Tensor x, Tensor weight, Tensor bias, Tensor idx) -> Tensor y
 //     x      float32/float64 [P, B, Din], or [B, Din]: one input shared by every path

@@ -9,7 +9,7 @@ emokit's simulated renders do the same. That allows a detector with no downloade
 4. square its bounding box with a margin, crop, resize, normalise contrast.
 
 When no plausible region is found the crop falls back to the frame centre and the extractor
-issues a :class:`~emokit.features.cache.FeatureWarning`, so the file shows in the feature
+issues a :class:`~emokit.api.FeatureWarning`, so the file shows in the feature
 table's problems (``skipped=False``) rather than passing silently.
 """
 
