@@ -1,9 +1,8 @@
-"""``emokit bench``: turn command-line arguments into a :class:`BenchConfig`, run it, report."""
+"""``emokit bench``: run the config its arguments ask for (:mod:`emokit.cli.bench_args`), and report."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from emokit.bench.executors import check_picklable, check_ray_address
-from emokit.bench.machine import DEFAULT_THREADS, CellRuntime, default_jobs, parse_positive, resolve_device
-from emokit.bench.protocol import BenchConfig, BenchRunner, Experiment
+from emokit.bench.protocol import BenchConfig, BenchRunner
 from emokit.bench.report import RichReporter, confusion_table, summary_table, table_notes
 from emokit.bench.results import (
     ResultFile,
@@ -27,251 +24,41 @@ from emokit.bench.summary import summarise_run
 from emokit.cli.arguments import (
     EXIT_CELLS_FAILED,
     EXIT_INTERRUPTED,
-    UsageError,
-    parse_options,
-    parse_seeds,
     split_list,
 )
-from emokit.data.folds import FoldScheme, parse_budgets
-from emokit.folders import cache_dir as default_cache_dir
-from emokit.folders import data_root_from_env
-from emokit.methods.normalisation import check_scheme
-from emokit.options import OptionError
+from emokit.cli.bench_args import (
+    DEFAULT_REPEATS,
+    JOBS_ENV,
+    Execution,
+    config_from_args,
+    data_options_from_args,
+    default_methods,
+    defaults_suite,
+    execution_from_args,
+    experiments_from_args,
+    run_suite,
+    with_baselines,
+)
 from emokit.registry import Registry
-from emokit.suites import DEFAULT_SUITE, Suite
 
-#: repeats of an experiment named with --target (or --matrix), when its suite sets none
-DEFAULT_REPEATS = "2"
-#: the default of --jobs when set (e.g. 1 on a shared machine)
-JOBS_ENV = "EMOKIT_JOBS"
-
-
-def defaults_suite(registry: Registry) -> Suite | None:
-    """The suite whose methods, features and reference are every run's defaults, if a plugin gives one."""
-    return registry.providers["suite"].get(DEFAULT_SUITE)
-
-
-def run_suite(args: argparse.Namespace, registry: Registry) -> Suite | None:
-    """The suite this command runs: ``--suite NAME``, or the default one when no experiment is named;
-    ``None`` when the command names its own experiment (``--target``, ``--matrix``)."""
-    named = getattr(args, "suite", None)
-    own = args.target is not None or getattr(args, "matrix", None)
-    if named:
-        if own or args.source:
-            raise UsageError(
-                f"--suite {named} runs its own experiments: give it without --source/--target/--matrix"
-            )
-        return registry.suite(named)
-    if own:
-        return None
-    suite = defaults_suite(registry)
-    if suite is None:
-        known = ", ".join(registry.names("suite")) or "none is registered"
-        raise UsageError(
-            f"no experiment named and no {DEFAULT_SUITE!r} suite registered (suites: {known}): give "
-            "--source and --target, --matrix, or --suite NAME"
-        )
-    return suite
-
-
-def default_methods(registry: Registry, suite: Suite | None) -> list[str]:
-    """The methods of ``suite`` (else of the default suite) that are registered."""
-    suite = suite or defaults_suite(registry)
-    names = [m for m in (suite.methods if suite else ()) if m in registry.providers["method"]]
-    if not names:
-        raise UsageError(
-            "--method: no default methods (no suite names registered ones); name them, e.g. "
-            f"--method {','.join(registry.names('method')[:2])}"
-        )
-    return names
-
-
-def with_baselines(named: list[str], registry: Registry) -> list[str]:
-    """``named`` followed by the baselines each named method asks to be compared with
-    (:attr:`Method.compare_with`) that are registered and not named already."""
-    methods = list(dict.fromkeys(named))
-    for name in named:
-        for other in registry.method(name).compare_with:
-            if other not in methods and other in registry.providers["method"]:
-                methods.append(other)
-    return methods
-
-
-def _features_for(modality: str, args: argparse.Namespace, registry: Registry, suite: Suite | None) -> str:
-    if args.features:
-        return args.features
-    for candidate in (suite, defaults_suite(registry)):
-        feature = candidate.feature_for(modality) if candidate else None
-        if feature:
-            return feature
-    raise UsageError(
-        f"--features: no suite gives a default feature for {modality!r}; name one "
-        f"({', '.join(registry.names('feature'))})"
-    )
-
-
-def experiments_from_args(
-    args: argparse.Namespace, registry: Registry, suite: Suite | None = None
-) -> list[Experiment]:
-    """The experiments that ``--source``, ``--target``, ``--matrix``, ``--suite``, ``--modality`` and
-    ``--features`` ask for."""
-    sources = split_list(args.source)
-    if getattr(args, "matrix", None):
-        if sources or args.target:
-            raise UsageError("--matrix replaces --source and --target; give one or the other")
-        corpora = split_list(args.matrix)
-        if len(corpora) < 2 or len(set(corpora)) != len(corpora):
-            raise UsageError(f"--matrix {args.matrix!r}: expected two or more distinct corpora")
-        modality = args.modality or "audio"
-        features = _features_for(modality, args, registry, None)
-        return [Experiment((src,), tgt, modality, features) for src in corpora for tgt in corpora]
-    if args.target is None:
-        if sources:
-            raise UsageError("--source needs --target (the corpus to transfer into)")
-        suite = suite or run_suite(args, registry)
-        assert suite is not None
-        chosen = [e for e in suite.experiments if args.modality in (None, e.modality)]
-        if not chosen:
-            raise UsageError(f"--modality {args.modality}: suite {suite.name!r} has no such experiment")
-        return [
-            Experiment(
-                e.sources,
-                e.target,
-                e.modality,
-                args.features or e.features or _features_for(e.modality, args, registry, suite),
-            )
-            for e in chosen
-        ]
-    if "," in args.target:
-        raise UsageError(f"--target {args.target!r}: expected one corpus")
-    modality = args.modality or "audio"
-    if len(set(sources)) != len(sources):
-        raise UsageError(f"--source {args.source!r}: a corpus is named twice")
-    return [
-        Experiment(
-            tuple(sources) or (args.target,),
-            args.target,
-            modality,
-            _features_for(modality, args, registry, None),
-        )
-    ]
-
-
-def data_options_from_args(
-    args: argparse.Namespace, registry: Registry, experiments: list[Experiment]
-) -> dict[str, Any]:
-    """``--data-option KEY=VALUE`` pairs, plus ``--sim-scale S`` and ``--sim-seed K``: the shorthands of
-    ``--data-option scale=S`` / ``seed=K`` that they have always been, for the datasets of the run
-    that take those options (ignored, as they always were, by a run whose datasets take none)."""
-    options = parse_options(getattr(args, "data_option", None) or [], flag="--data-option")
-    names = dict.fromkeys(n for e in experiments for n in (*e.sources, e.target))
-    taken = {o.name: o for n in names for o in registry.dataset(n).options}
-    for flag, key in (("sim_scale", "scale"), ("sim_seed", "seed")):
-        value = getattr(args, flag, None)
-        if value is not None and key in taken:
-            try:
-                taken[key].parse(value, key)
-            except OptionError:
-                shown = "--" + flag.replace("_", "-")
-                raise UsageError(f"{shown} {value}: expected {taken[key].describe_expected()}") from None
-            options.setdefault(key, value)
-    return options
-
-
-def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfig:
-    """The :class:`BenchConfig` that ``emokit bench``'s arguments ask for; usage errors name the flag."""
-    suite = run_suite(args, registry)
-    named = [m for value in (args.method or []) for m in split_list(value)]
-    methods = with_baselines(named, registry) if named and not args.no_baselines else named
-    methods = methods or default_methods(registry, suite)
-    options = parse_options(args.option)
-    pretrained = getattr(args, "pretrained", None)
-    if pretrained is not None:
-        if not pretrained.is_file():
-            raise UsageError(f"--pretrained {pretrained}: no such file (expected a model state dict)")
-        options["pretrained"] = str(pretrained.expanduser().resolve())
-    data_root = args.data_root or data_root_from_env()
-    if data_root is not None and not data_root.is_dir():
-        raise UsageError(f"--data-root {data_root}: no such folder")
-    experiments = experiments_from_args(args, registry, suite)
-    try:
-        folds = FoldScheme.parse(args.folds or (suite.folds if suite and suite.folds else "auto"))
-        fractions, shots = args.target_budget, args.target_shots
-        if suite is not None and suite.budgets and fractions is None and shots is None:
-            fractions = suite.budgets
-        budgets = parse_budgets(fractions, shots)
-        option_norm = options.pop("norm", None)
-        norm = check_scheme(args.norm or (str(option_norm) if option_norm is not None else "corpus"))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    reference = args.reference
-    if reference is None:
-        preferred = (suite or defaults_suite(registry) or Suite("", "", ())).reference
-        reference = preferred if preferred in methods else None
-    elif reference.lower() in ("none", "off"):
-        reference = None
-    elif reference not in methods:
-        raise UsageError(
-            f"--reference {reference!r}: not a method of this run (methods: {', '.join(methods)}; "
-            "none turns the comparison off)"
-        )
-    repeats = str(suite.repeats) if suite is not None and suite.repeats else DEFAULT_REPEATS
-    return BenchConfig(
-        methods=methods,
-        experiments=experiments,
-        seeds=parse_seeds(args.seeds or repeats),
-        data_root=data_root,
-        cache_dir=args.cache_dir or default_cache_dir(),
-        data_options=data_options_from_args(args, registry, experiments),
-        options=options,
-        folds=folds,
-        fold_seed=args.fold_seed,
-        budgets=budgets,
-        norm=norm,
-        reference=reference,
-        suite=suite.name if suite is not None else None,
-    )
-
-
-class Execution:
-    """Where and how a run's cells execute (none of it changes a cell's numbers except the runtime,
-    which the result file records per cell and ``--resume`` checks)."""
-
-    def __init__(self, runtime: CellRuntime, jobs: int, executor: str, address: str | None) -> None:
-        self.runtime = runtime
-        self.jobs = jobs
-        self.executor = executor
-        self.address = address
-
-    def describe(self) -> str:
-        where = "this process" if self.jobs == 1 and self.executor == "local" else f"{self.jobs} worker(s)"
-        if self.executor == "ray":
-            where = f"Ray ({self.address or 'local instance'})"
-        return f"{where}, device {self.runtime.device}, {self.runtime.threads} torch thread(s) per cell"
-
-
-def execution_from_args(args: argparse.Namespace, registry: Registry, methods: list[str]) -> Execution:
-    """``--jobs``, ``--threads``, ``--device``, ``--executor`` and ``--address``, checked before any
-    work: a bad value, a device this machine lacks, ray missing or an address that does not answer,
-    and a method that cannot travel to worker processes are each one clear error."""
-    try:
-        threads = parse_positive(getattr(args, "threads", None), "--threads") or DEFAULT_THREADS
-        device = resolve_device(getattr(args, "device", None))
-        jobs = parse_positive(getattr(args, "jobs", None), "--jobs")
-        if jobs is None and os.environ.get(JOBS_ENV, "").strip():
-            jobs = parse_positive(os.environ[JOBS_ENV], JOBS_ENV)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    executor = getattr(args, "executor", None) or "local"
-    address = getattr(args, "address", None)
-    if address is not None and executor != "ray":
-        raise UsageError("--address is the Ray cluster of --executor ray; give --executor ray too")
-    if executor == "ray":
-        check_ray_address(address)
-    jobs = jobs or default_jobs(threads, device)
-    if jobs > 1 and executor == "local":  # (Ray pickles with cloudpickle, which takes more)
-        check_picklable({name: registry.method(name) for name in methods}, jobs)
-    return Execution(CellRuntime(device=device, threads=threads), jobs, executor, address)
+__all__ = [
+    "DEFAULT_REPEATS",
+    "JOBS_ENV",
+    "Execution",
+    "config_from_args",
+    "data_options_from_args",
+    "default_methods",
+    "defaults_suite",
+    "execution_from_args",
+    "experiments_from_args",
+    "identity_differences",
+    "in_run_order",
+    "matrix_tables",
+    "print_confusions",
+    "run_bench_command",
+    "run_suite",
+    "with_baselines",
+]
 
 
 def identity_differences(old: dict[str, Any] | None, new: dict[str, Any], *, corpora: bool) -> list[str]:
