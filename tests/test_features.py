@@ -11,7 +11,7 @@ import soundfile as sf
 
 from emokit.data.corpus import Corpus, Utterance
 from emokit.data.media import read_audio, read_video_frames, select_frame_indices, video_info
-from emokit.features import FeatureExtractor, MediaReadError
+from emokit.features import FeatureExtractor, MediaReadError, extraction
 from emokit.features import cache as cache_module
 from emokit.features.cache import FeatureDimensionError, cache_path, compute_features
 from emokit_plugins.features import (
@@ -418,7 +418,7 @@ def test_vectors_of_different_length_name_the_file(tmp_path, audio_corpus):
 
 
 def test_process_pool_gives_the_same_table(tmp_path, audio_corpus, monkeypatch):
-    monkeypatch.setattr(cache_module, "MIN_FILES_FOR_POOL", 0)  # use the pool even for six files
+    monkeypatch.setattr(extraction, "MIN_FILES_FOR_POOL", 0)  # use the pool even for six files
     serial = compute_features(audio_corpus, MFCCExtractor(), cache_dir=tmp_path / "a")
     pooled = compute_features(audio_corpus, MFCCExtractor(), cache_dir=tmp_path / "b", jobs=2)
     assert pooled.ids.tolist() == serial.ids.tolist()
