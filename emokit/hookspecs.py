@@ -8,8 +8,7 @@ package metadata under the ``emokit`` entry-point group::
     my_corpus = "my_package.emokit_plugin"
 
     # my_package/emokit_plugin.py
-    from emokit import hookimpl
-    from emokit.api import DatasetProvider
+    from emokit.api import DatasetProvider, hookimpl
 
     class MyCorpus(DatasetProvider):
         name = "my-corpus"
@@ -19,7 +18,8 @@ package metadata under the ``emokit`` entry-point group::
     def emokit_register_datasets():
         return [MyCorpus()]
 
-emokit's built-in plugins are registered through the same entry points.
+emokit's built-in plugins are registered through the same entry points. docs/plugins.md is the
+guide: every attribute of each kind of component, the contracts, and worked examples.
 """
 
 from __future__ import annotations
