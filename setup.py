@@ -22,10 +22,24 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import sys
 
 from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: Commands that only describe or pack the sources; they need no torch and compile nothing.
+_METADATA_COMMANDS = {"sdist", "egg_info", "dist_info", "check", "--name", "--version"}
+
+
+def _version() -> str:
+    """The single source of the version: emokit/_version.py (read, not imported: no torch here)."""
+    with open(os.path.join(HERE, "emokit", "_version.py"), encoding="utf-8") as fh:
+        match = re.search(r'^__version__ = "([^"]+)"', fh.read(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError("emokit/_version.py has no `__version__ = \"...\"` line")
+    return match.group(1)
 
 
 def _flag(name: str) -> bool:
@@ -38,8 +52,6 @@ def _openmp_flags(torch) -> tuple[list[str], list[str]]:
     Mixing OpenMP runtimes with torch's is what breaks (macOS wheels use native threads), so the
     extension follows torch: at::parallel_for then maps to the same thread pool either way.
     """
-    import sys
-
     if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info() or sys.platform == "darwin":
         print("emokit: compiling without OpenMP (torch does not use it here)")
         return [], []
@@ -54,8 +66,6 @@ def _torch_rpath(torch) -> list[str]:
     Installed from a wheel, torch sits beside emokit in site-packages ($ORIGIN/../torch/lib); in an
     editable install the library stays in the source tree, so the build's torch is named as well.
     """
-    import sys
-
     torch_lib = os.path.join(os.path.dirname(torch.__file__), "lib")
     if sys.platform.startswith("linux"):
         return [f"-Wl,-rpath,$ORIGIN/../torch/lib:{torch_lib}"]
@@ -92,6 +102,10 @@ def extension_modules() -> tuple[list, dict, dict]:
         import torch
         from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
     except ImportError as exc:
+        if _METADATA_COMMANDS.intersection(sys.argv[1:]):
+            # `python -m build --sdist` (isolated: no torch) only packs csrc/; the extension is
+            # compiled when that sdist is installed, next to the user's torch.
+            return [], {}, {}
         raise RuntimeError(
             "building emokit's C++ extension needs torch installed first, and pip run without build "
             "isolation: `pip install torch setuptools wheel ninja` then `pip install --no-build-isolation "
@@ -167,7 +181,7 @@ ext_modules, cmdclass, options = extension_modules()
 
 setup(
     name="emokit",
-    version="0.1.0",
+    version=_version(),
     description="Cross-corpus emotion recognition: PathNet meta-transfer, fine-tuning and FDAN, benchmarked",
     long_description=_readme(),
     long_description_content_type="text/markdown",
@@ -176,6 +190,10 @@ setup(
     + ["emokit_plugins"]
     + ["emokit_plugins." + p for p in find_packages("plugins")],
     package_dir={"emokit_plugins": "plugins"},
+    # The new-plugin templates and the PEP 561 marker travel with the package (MANIFEST.in puts
+    # them, csrc/ and the docs in the sdist).
+    package_data={"emokit": ["py.typed"], "emokit.cli": ["plugin_template/**/*.tmpl"]},
+    include_package_data=True,
     ext_modules=ext_modules,
     cmdclass=cmdclass,
     options=options,
@@ -197,7 +215,7 @@ setup(
         "espeakng-loader>=0.2",
     ],
     # ray: --executor ray (streaming task generators need 2.9 or newer); the tests run a local Ray
-    extras_require={"ray": ["ray>=2.9"], "test": ["pytest>=7", "ruff>=0.4", "ray>=2.9"]},
+    extras_require={"ray": ["ray>=2.9"], "test": ["pytest>=7", "ruff>=0.4", "ray>=2.9", "import-linter>=2.1", "build>=1"]},
     entry_points={
         "console_scripts": ["emokit = emokit.cli:main"],
         "emokit": [

@@ -71,7 +71,6 @@ from emokit.kernels.profile import (
     forward_backward,
     print_report,
     run_profile,
-    write_report,
 )
 from emokit.kernels.reference import (
     SHAPES,
@@ -81,6 +80,7 @@ from emokit.kernels.reference import (
     reference_multipath,
     reference_population,
 )
+from emokit.measure import write_report
 
 REPORT_FORMAT = 1
 

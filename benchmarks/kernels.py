@@ -22,14 +22,8 @@ from pathlib import Path
 from rich.console import Console
 
 from emokit.kernels import KernelBackendError
-from emokit.kernels.profile import (
-    QUICK_CONFIG,
-    ProfileConfig,
-    print_report,
-    run_profile,
-    timestamped_path,
-    write_report,
-)
+from emokit.kernels.profile import QUICK_CONFIG, ProfileConfig, print_report, run_profile
+from emokit.measure import timestamped_path, write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -38,14 +38,8 @@ from rich.table import Table
 
 from emokit.kernels import extension_state
 from emokit.kernels._loader import BUILD_HINT
-from emokit.kernels.profile import (
-    TimingStats,
-    environment,
-    load_average,
-    machine_line,
-    timestamped_path,
-    write_report,
-)
+from emokit.kernels.profile import environment
+from emokit.measure import TimingStats, load_average, machine_line, timestamped_path, write_report
 from emokit.training import class_weights
 from emokit_plugins.pathnet.model import Architecture, PathNet
 from emokit_plugins.pathnet.search import SearchConfig, SearchResult, StageData, evolve

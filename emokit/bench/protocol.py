@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from emokit import __version__
+from emokit._version import __version__
 from emokit.bench.cells import CorpusFeatures, jsonable
 from emokit.bench.config import BenchConfig, Experiment, Reporter
 from emokit.bench.executors import (

@@ -14,50 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import importlib.metadata as metadata
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from emokit.measure import git_commit, package_versions
+
 #: format 2: speaker folds, budgets, predictions sidecar, run identity and statistics
 RESULT_FORMAT = 2
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
-_PACKAGES = ("emokit", "torch", "numpy", "scipy", "scikit-learn", "librosa", "opensmile", "av", "pluggy")
-
-
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages that shape results."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def git_commit() -> str | None:
-    """The commit of the emokit source tree, when it is a git checkout (``+dirty`` if modified)."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("+dirty" if dirty else "")
 
 
 def kernel_backend() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from emokit import __version__
+from emokit._version import __version__
 from emokit.bench.results import ResultFileError
 from emokit.cli.arguments import (
     EXIT_CELLS_FAILED,
