@@ -215,7 +215,11 @@ setup(
         "espeakng-loader>=0.2",
     ],
     # ray: --executor ray (streaming task generators need 2.9 or newer); the tests run a local Ray
-    extras_require={"ray": ["ray>=2.9"], "test": ["pytest>=7", "ruff>=0.4", "ray>=2.9", "import-linter>=2.1", "build>=1"]},
+    # import-linter: the layering contract in .importlinter; build: the sdist test.
+    extras_require={
+        "ray": ["ray>=2.9"],
+        "test": ["pytest>=7", "ruff>=0.4", "ray>=2.9", "import-linter>=2.1", "build>=1"],
+    },
     entry_points={
         "console_scripts": ["emokit = emokit.cli:main"],
         "emokit": [
