@@ -38,7 +38,7 @@ def _version() -> str:
     with open(os.path.join(HERE, "emokit", "_version.py"), encoding="utf-8") as fh:
         match = re.search(r'^__version__ = "([^"]+)"', fh.read(), re.MULTILINE)
     if match is None:
-        raise RuntimeError("emokit/_version.py has no `__version__ = \"...\"` line")
+        raise RuntimeError('emokit/_version.py has no `__version__ = "..."` line')
     return match.group(1)
 
 
