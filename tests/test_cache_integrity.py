@@ -191,7 +191,7 @@ def test_changed_media_file_reextracts_only_its_row(registry: Registry, cache: P
     assert first.n_computed == len(corpus) == 14
     victim = next(u for u in corpus.utterances if u.id == "DC_a01")
     i = first.ids.tolist().index(victim.id)
-    _cut(victim.audio_path, 1 / 3)  # what the issue saw: a damaged WAV in the corpus cache
+    _cut(victim.audio_path, 1 / 3)  # a damaged WAV, as seen in a real corpus cache in the corpus cache
 
     damaged = compute_features(corpus, extractor, cache_dir=features)
     assert (damaged.n_computed, damaged.n_changed) == (1, 1)

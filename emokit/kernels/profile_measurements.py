@@ -270,7 +270,7 @@ def _criteria_applies(record: Mapping[str, Any]) -> bool:
 
 
 def evaluate_criteria(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The issue's three checks on the records they apply to, each value with pass/fail.
+    """The three performance targets (CRITERIA) on the records they apply to, each value with pass/fail.
 
     A criterion's ``pass`` is ``None`` when no record it applies to was measured (grid without
     them, or no extension), else whether every check passed.

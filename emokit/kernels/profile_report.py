@@ -84,7 +84,7 @@ def op_table(report: Mapping[str, Any]) -> Table:
 
 
 def criteria_table(report: Mapping[str, Any]) -> Table:
-    """The issue's acceptance checks: one row per check, with its value and verdict."""
+    """The performance targets: one row per target, with its value and verdict."""
     table = Table(title="acceptance criteria (P=64, K=3, M=20, L=3)")
     for name in ("criterion", "B", "D", "value", "needed", "result"):
         table.add_column(name, justify="left" if name == "criterion" else "right")
