@@ -9,9 +9,9 @@ Three parts, each with its figures and a pass/fail in the JSON file:
 
 (a) correctness: the compiled kernels (``backend="ext"``) against the pure-PyTorch fallback
     (``backend="torch"``) on the same device and both against a float64 reference (a loop over
-    paths and slots), over the shapes of tests/test_multipath.py, shared and per-path inputs:
+    paths and slots), over the shapes of tests/kernels/test_multipath.py, shared and per-path inputs:
     the layer's forward (plain and training op, int64 and int32 indices) and its gradients,
-    ``module_counts``, and ``population_forward`` on the population of tests/test_population.py.
+    ``module_counts``, and ``population_forward`` on the population of tests/kernels/test_population.py.
     Tolerances per dtype: ``|a - b| <= atol * max(1, max|ref|) + rtol * |b|`` with the profiler's
     rtol/atol (1e-4 in float32, 1e-10 in float64). float32 gradients are checked on dyadic inputs
     (every pre-activation exact, so every implementation sees the same ReLU pattern; with continuous

@@ -1,15 +1,49 @@
-"""Shared fixtures: every test run uses its own emokit cache, never the user's; bench runs default
-to one job (in the test process, where a test can look at its methods' state), and the tests of
-worker processes and Ray say ``--jobs`` themselves."""
+"""Shared set-up of the test suite (map: tests/README.md).
+
+- Every test run uses its own emokit cache, never the user's.
+- Bench runs default to one job (in the test process, where a test can look at its methods'
+  state); the tests of worker processes and Ray say ``--jobs`` themselves.
+- ``tests/`` is on ``sys.path``, so tests import their helpers as ``support.*`` (worker processes
+  and Ray workers inherit the path).
+- Two markers say what a test needs from the machine; without it the test is skipped, saying why:
+  ``@pytest.mark.extension`` (emokit._C with kernels for ``device="cpu"``, the default, or
+  ``device="cuda"``) and ``@pytest.mark.cuda`` (a visible GPU).
+- ``registry``: every installed plugin, discovered once per test module.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("EMOKIT_JOBS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.kernel_grid import extension_devices
+
+BUILD_HINT = "pip install --no-build-isolation -e . builds it"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "extension(device='cpu'): needs emokit._C built with kernels for the device"
+    )
+    config.addinivalue_line("markers", "cuda: needs a visible CUDA GPU")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("extension"):
+        device = marker.kwargs.get("device", marker.args[0] if marker.args else "cpu")
+        if device not in extension_devices():
+            pytest.skip(f"emokit._C has no {device} kernels here ({BUILD_HINT})")
+    if item.get_closest_marker("cuda") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("no CUDA GPU visible")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,3 +57,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.environ.pop("EMOKIT_CACHE", None)
     else:
         os.environ["EMOKIT_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """Every installed plugin (the built-ins at least), discovered once per test module (a method
+    may keep state between runs, so modules do not share one)."""
+    from emokit.registry import Registry
+
+    return Registry.discover()
