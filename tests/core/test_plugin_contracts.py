@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from support.methods import FAST
+from support.methods import FDAN_LAYOUT as LAYOUT
 
 from emokit.api import (
     Corpus,
@@ -32,20 +34,6 @@ from emokit.testing import (
     make_task,
 )
 
-#: few epochs, small models: each built-in method checks in a second or two
-FAST = {
-    "epochs": "3",
-    "hidden": "16",
-    "pathnet.generations": "2",
-    "pathnet.population": "4",
-    "pathnet.steps": "2",
-    "pathnet.width": "8",
-    "fdan.backbone": "small",
-    "fdan.epochs": "1",
-    "fdan.batch": "16",
-}
-#: a face-logmel-like layout, small (fdan cuts its input by it)
-LAYOUT = {"face": (1, 16, 16), "logmel": (1, 16, 32)}
 SIMULATED = ("sim-savee", "sim-emodb", "sim-enterface")
 
 
