@@ -23,8 +23,9 @@ from typing import Any
 
 from emokit.measure import git_commit, package_versions
 
-#: format 2: speaker folds, budgets, predictions sidecar, run identity and statistics
-RESULT_FORMAT = 2
+#: format 3: training curves per cell and the run config (format 2: speaker folds, budgets,
+#: predictions sidecar, run identity and statistics; format 1: cells and config only)
+RESULT_FORMAT = 3
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
 
 

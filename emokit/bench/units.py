@@ -411,6 +411,7 @@ class UnitRunner:
             scheme=scheme,
             info=method.info(),
             validation=task.validation,
+            curves=task.curves,
             options=self.data.method_options.get(method.name, {}),
             uses_labels=method.uses_target_labels,
         )
@@ -472,6 +473,7 @@ class UnitRunner:
         scheme: str,
         info: dict[str, Any],
         validation: dict[str, Any] | None = None,
+        curves: list[dict[str, Any]] | None = None,
         options: dict[str, Any] | None = None,
         uses_labels: bool = True,
     ) -> dict[str, Any]:
@@ -509,6 +511,7 @@ class UnitRunner:
             "normalisation": {"scheme": scheme, "target_data_used": TARGET_DATA_USED[scheme]},
             "options": jsonable(options or {}),
             "method_info": info,
+            "curves": curves or [],
         }
 
 

@@ -7,6 +7,10 @@ emokit plugins [--strict]
 emokit new-plugin NAME [--dir DIR]
 emokit data prepare NAME [--scale S] [--seed K] [--data-option KEY=VALUE] [--force]
 emokit data info NAME [--data-root DIR]
+emokit report RESULT.json [--format table|markdown|csv|latex] [--out FILE]
+emokit compare A.json B.json [--threshold PCT]
+emokit plot RESULT.json --out DIR
+emokit config RESULT.json
 emokit profile [--paths P] [--batch B,...] [--width D,...] [--modules M] [--slots K] [--layers L]
                [--convergence 0,0.5,0.9,1] [--repeats N] [--device cpu|cuda] [--out FILE.json]
                [--quick] [--require-ext] ...
@@ -139,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--resume", type=Path, help="continue an interrupted run's result file (failed cells run again)"
     )
+    bench.add_argument(
+        "--config",
+        type=Path,
+        help="a TOML file of these options (docs/results.md); flags given here override it",
+    )
+    bench.add_argument(
+        "--rerun",
+        type=Path,
+        help="run the experiment recorded in a result file again, exactly (flags given here override it)",
+    )
+    bench.add_argument("--plots", type=Path, help="draw the run's figures into this folder when it ends")
     bench.add_argument("--confusion", action="store_true", help="also print summed confusion matrices")
     bench.add_argument(
         "--no-baselines",
@@ -146,6 +161,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only the methods named (not the baselines a method is compared with by default)",
     )
     bench.add_argument("--quiet", action="store_true", help="print only warnings and the final table")
+
+    report = sub.add_parser("report", help="a result file's summary as a table, Markdown, CSV or LaTeX")
+    report.add_argument("result", type=Path, help="a result file of emokit bench")
+    report.add_argument("--format", default="table", help="table (default), markdown, csv or latex")
+    report.add_argument("--out", type=Path, help="write the report to this file (default: print it)")
+
+    compare = sub.add_parser(
+        "compare", help="two result files cell by cell: UAR differences, paired tests, what changed"
+    )
+    compare.add_argument("baseline", type=Path, help="the result file compared against (A)")
+    compare.add_argument("candidate", type=Path, help="the result file compared (B)")
+    compare.add_argument(
+        "--threshold",
+        help="exit 1 when a matched result of B is worse than A's by more than this many UAR "
+        "percentage points (default 0: any drop)",
+    )
+
+    plot = sub.add_parser(
+        "plot", help="draw a result file's figures as PNG and SVG (pip install 'emokit[plot]')"
+    )
+    plot.add_argument("result", type=Path, help="a result file of emokit bench")
+    plot.add_argument("--out", type=Path, required=True, help="folder for the figures")
+
+    config = sub.add_parser("config", help="print the config of a result file as TOML (for --config)")
+    config.add_argument("result", type=Path, help="a result file of emokit bench")
 
     lister = sub.add_parser("list", help="list datasets, features and methods")
     lister.add_argument("kind", nargs="?", choices=["datasets", "features", "methods", "suites"])
@@ -219,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "profile":
             return cmd_profile(args, console, err)
+        if args.command in ("report", "compare", "plot", "config"):  # no plugin needed: read files only
+            from emokit.cli.results import RESULT_COMMANDS
+
+            return RESULT_COMMANDS[args.command](args, console)
         if args.command == "new-plugin":
             from emokit.cli.scaffold import cmd_new_plugin
 

@@ -132,6 +132,7 @@ class TransferTask:
             ``none``).
         fold, repeat, budget: which cell of the run this is (test fold, repeat, target budget label).
         validation: what :meth:`report_validation` recorded.
+        curves: what :meth:`report_curve` recorded (the result file's ``curves`` of the cell).
         device: the torch device the method trains and predicts on (``"cpu"``, ``"cuda"``,
             ``"cuda:1"``), chosen by ``emokit bench --device``; the runner has checked that it
             exists. Move models and tensors there (``torch.device(task.device)``); the arrays in
@@ -153,6 +154,7 @@ class TransferTask:
     budget: str = "100%"
     validation: dict[str, Any] | None = field(default=None, compare=False)
     device: str = "cpu"
+    curves: list[dict[str, Any]] = field(default_factory=list, compare=False)
 
     def report_progress(self, stage: str, done: int, total: int | None = None, **figures: Any) -> None:
         """Tell the live view how a long step is going, e.g.
@@ -172,6 +174,33 @@ class TransferTask:
         that selects several times (one per stage) reports the score of the model it predicts with.
         """
         self.validation = {"uar": float(uar), "on": on, **extra}
+
+    def report_curve(self, name: str, x: str = "epoch", **series: Sequence[float | None]) -> None:
+        """Record a training curve of this cell, e.g. the validation UAR by epoch of one stage:
+        ``task.report_curve("target", x="epoch", val_uar=[...], train_loss=[...])``.
+
+        ``name`` says what was trained (a stage, a corpus: ``"source"``, ``"target"``,
+        ``"sim-savee"``); ``x`` what the points count (``"epoch"``, ``"generation"``); each series
+        is one value per point (``None`` where there is none). The result file keeps the curves per
+        cell and ``emokit plot`` draws them (``val_uar`` as "validation UAR by <x>"). Reporting a
+        name again replaces that curve.
+        """
+        if not name or not isinstance(name, str):
+            raise ValueError(f"report_curve: name must be a non-empty string, got {name!r}")
+        if not series:
+            raise ValueError(f"report_curve({name!r}): give at least one series, e.g. val_uar=[...]")
+        lengths = {key: len(values) for key, values in series.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"report_curve({name!r}): the series differ in length ({lengths})")
+        curve = {
+            "name": name,
+            "x": x,
+            "series": {
+                key: [None if v is None else round(float(v), 6) for v in values]
+                for key, values in series.items()
+            },
+        }
+        self.curves = [c for c in self.curves if c["name"] != name] + [curve]
 
     @property
     def num_classes(self) -> int:

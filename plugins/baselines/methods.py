@@ -165,6 +165,16 @@ class _MLPMethod(Method):
         )
         return model, result
 
+    @staticmethod
+    def _curve(task: TransferTask, name: str, result: TrainResult) -> None:
+        """Record the validation UAR and training loss by epoch of one training (``emokit plot``)."""
+        task.report_curve(
+            name,
+            x="epoch",
+            val_uar=[r.val_uar for r in result.history],
+            train_loss=[r.train_loss for r in result.history],
+        )
+
     def _train_on_target(
         self,
         task: TransferTask,
@@ -187,6 +197,7 @@ class _MLPMethod(Method):
             seed_offset=seed_offset,
         )
         task.report_validation(result.best_val_uar, on="target validation")
+        self._curve(task, "target", result)
         self._ran(model)
         return predict(model, t.test.X)
 
@@ -202,6 +213,7 @@ class SourceOnly(_MLPMethod):
         Xtr, ytr, Xva, yva = source_views(task)
         model, result = self._train(task, values, (Xtr, ytr), (Xva, yva), lr=values["lr"], source_stage=True)
         task.report_validation(result.best_val_uar, on="source validation")
+        self._curve(task, "source", result)
         self._ran(model)
         return predict(model, task.target.test.X)
 
@@ -225,7 +237,8 @@ class FineTune(_MLPMethod):
         self._info = {}
         values = self.option_values(task)
         Xs, ys, Xsv, ysv = source_views(task)
-        model, _ = self._train(task, values, (Xs, ys), (Xsv, ysv), lr=values["lr"], source_stage=True)
+        model, source = self._train(task, values, (Xs, ys), (Xsv, ysv), lr=values["lr"], source_stage=True)
+        self._curve(task, "source", source)
         # the prediction comes from the fine-tuned model, so its target selection is what is reported
         return self._train_on_target(task, values, lr=values["finetune_lr"], model=model, seed_offset=1)
 

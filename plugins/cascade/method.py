@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from emokit.api import (
     EPOCHS,
     HIDDEN,
     MLP_OPTIONS,
+    EpochRecord,
     Method,
     MethodOption,
     OptionError,
@@ -109,6 +110,7 @@ class StageRecord:
     epochs_run: int
     frozen_layers: int
     lr: float
+    history: list[EpochRecord] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -159,6 +161,7 @@ def run_cascade(model: nn.Module, stages: list[Stage], num_classes: int, seed: i
                 epochs_run=result.epochs_run,
                 frozen_layers=stage.frozen_layers,
                 lr=stage.lr,
+                history=result.history,
             )
         )
     return records
@@ -242,6 +245,13 @@ class Cascade(Method):
         model = new_model(task, values)
         records = run_cascade(model, stages, task.num_classes, task.seed)
         self._info = {"device": str(model_device(model)), "stages": [r.summary() for r in records]}
+        for k, record in enumerate(records):  # a corpus can come twice: the stage's number keeps them apart
+            task.report_curve(
+                f"stage {k + 1}: {record.corpus}",
+                x="epoch",
+                val_uar=[r.val_uar for r in record.history],
+                train_loss=[r.train_loss for r in record.history],
+            )
         # the model predicts with the last stage's selection, made on the target's validation rows
         task.report_validation(records[-1].best_val_uar, on="target validation")
         return predict(model, task.target.test.X)

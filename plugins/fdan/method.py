@@ -227,6 +227,7 @@ class FDAN(Method):
                     break
         net.load_state_dict(best_state)
         task.report_validation(best_uar, on="target validation")
+        task.report_curve("target", x="epoch", val_uar=history)
         self._info = {
             "device": str(model_device(net)),
             "backbone": config.backbone,

@@ -215,6 +215,14 @@ class PathNetMethod(Method):
         # the target stage's champion was selected on the target's validation rows
         task.report_validation(report.stages[target_name].val_uar, on="target validation")
         summary = report.summary()
+        for name, stage in report.stages.items():  # the search of each task, generation by generation
+            task.report_curve(
+                name,
+                x="generation",
+                best_fitness=[g.best_fitness for g in stage.history],
+                mean_fitness=[g.mean_fitness for g in stage.history],
+                val_uar=[g.champion_val_uar for g in stage.history],
+            )
         self._info = {
             "device": str(report.model.device),
             "kernel_backend": kernel_backend(config, report.model.device),

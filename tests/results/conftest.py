@@ -1,0 +1,64 @@
+"""Result files of real (tiny) bench runs, made once per test session and shared by the tests of
+reports, comparisons, plots, config files and the schema. Tests copy a file before changing it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from emokit import cli
+from emokit.cli.bench import run_bench_command
+from emokit.registry import Registry
+
+#: a small default-suite-like run: PathNet with its baselines, two budgets, two folds, two experiments
+PATHNET_RUN = [
+    "--method", "pathnet", "--source", "sim-savee", "--target", "sim-emodb", "--modality", "audio",
+    "--sim-scale", "0.08", "--seeds", "1", "--folds", "2", "--target-budget", "0.5,1",
+    "--option", "epochs=5", "--option", "pathnet.generations=4", "--option", "pathnet.population=8",
+    "--option", "pathnet.steps=2",
+]  # fmt: skip
+
+
+def run_bench(out: Path, argv: list[str]) -> Path:
+    """``emokit bench ARGV --out OUT --quiet`` in this process; the result file it wrote."""
+    from rich.console import Console
+
+    args = cli.build_parser().parse_args(["bench", *argv, "--out", str(out), "--quiet"])
+    code = run_bench_command(args, Registry.discover(), Console(width=200, record=True))
+    assert code == 0, f"emokit bench {' '.join(argv)} exited {code}"
+    (result,) = [p for p in out.glob("bench-*.json")]
+    return result
+
+
+def copy_result(result: Path, folder: Path) -> Path:
+    """A copy of a result file and its predictions sidecar in ``folder`` (for tests that edit it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in result.parent.glob(result.stem + "*"):
+        shutil.copy(path, folder / path.name)
+    return folder / result.name
+
+
+@pytest.fixture(scope="session")
+def pathnet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """PathNet, source-only, target-only, finetune (and majority-class), sim-savee -> sim-emodb,
+    budgets 50 % and 100 %, 2 folds, 1 repeat."""
+    return run_bench(tmp_path_factory.mktemp("pathnet-run"), PATHNET_RUN)
+
+
+@pytest.fixture(scope="session")
+def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """target-only on every train x test pair of sim-savee and sim-emodb (``--matrix``)."""
+    argv = ["--matrix", "sim-savee,sim-emodb", "--method", "target-only", "--no-baselines",
+            "--sim-scale", "0.08", "--seeds", "1", "--folds", "2", "--option", "epochs=5"]  # fmt: skip
+    return run_bench(tmp_path_factory.mktemp("matrix-run"), argv)
+
+
+@pytest.fixture(scope="session")
+def curves_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """cascade and fdan on audiovisual sim-savee -> sim-enterface: training curves by epoch."""
+    argv = ["--method", "cascade,fdan", "--no-baselines", "--source", "sim-savee", "--target",
+            "sim-enterface", "--modality", "audiovisual", "--sim-scale", "0.08", "--seeds", "1",
+            "--folds", "2", "--option", "epochs=3"]  # fmt: skip
+    return run_bench(tmp_path_factory.mktemp("curves-run"), argv)
