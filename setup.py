@@ -213,12 +213,25 @@ setup(
         "opensmile>=2.5",
         "av>=11",
         "espeakng-loader>=0.2",
+        "pandas>=1.5",  # RunResults.to_frame, emokit report --format csv
+        "tomli-w>=1.0",  # emokit config: a run's config written as TOML (reading it is tomllib's)
+        "tomli>=2; python_version < '3.11'",
     ],
     # ray: --executor ray (streaming task generators need 2.9 or newer); the tests run a local Ray
-    # import-linter: the layering contract in .importlinter; build: the sdist test.
+    # import-linter: the layering contract in .importlinter; build: the sdist test; matplotlib: the
+    # plot tests; jsonschema: every result file the tests write is checked against its schema.
     extras_require={
         "ray": ["ray>=2.9"],
-        "test": ["pytest>=7", "ruff>=0.4", "ray>=2.9", "import-linter>=2.1", "build>=1"],
+        "plot": ["matplotlib>=3.7"],
+        "test": [
+            "pytest>=7",
+            "ruff>=0.4",
+            "ray>=2.9",
+            "import-linter>=2.1",
+            "build>=1",
+            "matplotlib>=3.7",
+            "jsonschema>=4.18",
+        ],
     },
     entry_points={
         "console_scripts": ["emokit = emokit.cli:main"],
