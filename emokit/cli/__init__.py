@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the default suite runs 4)",
     )
     bench.add_argument(
-        "--fold-seed", type=int, default=0, help="seed of the fold assignment (separate from --seeds)"
+        "--fold-seed", type=int, help="seed of the fold assignment (separate from --seeds; default 0)"
     )
     bench.add_argument(
         "--target-budget",
@@ -97,14 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--show-val", action="store_true", help="print validation UAR beside test UAR")
     bench.add_argument("--data-root", type=Path, help="folder with real corpora (default: $EMOKIT_DATA)")
-    bench.add_argument("--out", type=Path, default=Path("emokit-results"), help="folder for result files")
+    bench.add_argument("--out", type=Path, help="folder for result files (default: emokit-results)")
     bench.add_argument(
         "--cache-dir", type=Path, help="cache folder (default: $EMOKIT_CACHE or the user cache)"
     )
     bench.add_argument(
         "--data-option",
         action="append",
-        default=[],
         help="dataset option key=value, for every dataset that declares it (repeatable; see emokit list)",
     )
     bench.add_argument(
@@ -113,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--sim-seed", type=int, help="seed of simulated-corpus generation: --data-option seed=K"
     )
-    bench.add_argument("--option", action="append", default=[], help="method option key=value (repeatable)")
+    bench.add_argument("--option", action="append", help="method option key=value (repeatable)")
     bench.add_argument(
         "--pretrained",
         type=Path,
@@ -132,7 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--executor",
         choices=["local", "ray"],
-        default="local",
         help="local worker processes (default) or Ray tasks (pip install 'emokit[ray]')",
     )
     bench.add_argument(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from emokit.bench.report import RichReporter, confusion_table, summary_table, ta
 from emokit.bench.results import (
     ResultFile,
     ResultFileError,
+    cell_key,
     check_writable_folder,
+    kernel_backend,
     load_predictions,
     load_results,
 )
@@ -24,12 +27,15 @@ from emokit.bench.summary import summarise_run
 from emokit.cli.arguments import (
     EXIT_CELLS_FAILED,
     EXIT_INTERRUPTED,
+    UsageError,
     split_list,
 )
 from emokit.cli.bench_args import (
+    DEFAULT_OUT,
     DEFAULT_REPEATS,
     JOBS_ENV,
     Execution,
+    apply_config,
     config_from_args,
     data_options_from_args,
     default_methods,
@@ -39,7 +45,11 @@ from emokit.cli.bench_args import (
     run_suite,
     with_baselines,
 )
+from emokit.measure import git_commit, package_versions
 from emokit.registry import Registry
+from emokit.results import RunResults
+from emokit.results import load as load_run
+from emokit.results.config import check_config, read_config_file, run_config_of
 
 __all__ = [
     "DEFAULT_REPEATS",
@@ -101,10 +111,20 @@ def _refuse_if_different(
 
 
 def run_bench_command(args: argparse.Namespace, registry: Registry, console: Console) -> int:
-    """``emokit bench``: plan, check, run every cell (or the missing ones of ``--resume``), report."""
-    config = config_from_args(args, registry)
-    execution = execution_from_args(args, registry, config.methods)
-    runner = BenchRunner(registry, config, runtime=execution.runtime)
+    """``emokit bench``: plan, check, run every cell (or the missing ones of ``--resume``), report.
+
+    ``--config FILE`` and ``--rerun RESULT`` fill the flags the command line leaves out."""
+    recorded = _apply_config_file(args, console)
+    out = Path(args.out) if args.out else DEFAULT_OUT
+    if args.plots and importlib.util.find_spec("matplotlib") is None:  # say so before the run, not after
+        raise UsageError(f"--plots {args.plots}: drawing needs matplotlib: pip install 'emokit[plot]'")
+    where = f"{args.config or args.rerun}: " if (args.config or args.rerun) else ""
+    try:
+        config = config_from_args(args, registry)
+        execution = execution_from_args(args, registry, config.methods)
+        runner = BenchRunner(registry, config, runtime=execution.runtime)
+    except ValueError as exc:  # name the file a bad value came from
+        raise UsageError(f"{where}{exc}") from None
     for warning in runner.option_warnings:
         console.print(f"[yellow]![/] {warning}", highlight=False)
     previous = None
@@ -112,7 +132,7 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
         previous = load_results(args.resume)
         _refuse_if_different(args.resume, previous, runner.identity(), corpora=False)
     else:
-        check_writable_folder(args.out)
+        check_writable_folder(out)
     status, code = "complete", 0
     results: ResultFile | None = None
     with RichReporter(console, total_cells=0, verbose=not args.quiet) as reporter:
@@ -125,9 +145,10 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
                 results = ResultFile.resume(args.resume, command=sys.argv)
             else:
                 stem = f"bench-{'+'.join(config.methods)}"[:100]
-                results = ResultFile.create(args.out, stem, config.to_dict(), command=sys.argv)
+                results = ResultFile.create(out, stem, config.to_dict(), command=sys.argv)
             results.data["identity"] = identity
             results.data["config"] = config.to_dict()
+            results.data["run_config"] = run_config_of(config.to_dict(), identity)
             results.data["corpora"] = runner.corpus_summary()
             done = len(results.cells)
             reporter.planned(total, done)
@@ -159,6 +180,13 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
             console.print(table)
     if args.confusion:
         print_confusions(console, results.cells)
+    if recorded is not None and status == "complete":
+        _print_reproduction(console, recorded, results)
+    if args.plots and results.cells:
+        from emokit.results.plots import save_plots
+
+        paths = save_plots(load_run(results.path), args.plots)
+        console.print(f"plots: {len(paths)} files in {args.plots}", highlight=False, soft_wrap=True)
     failed_cells = results.failed_cells
     if failed_cells:
         _print_failures(console, failed_cells, results.path)
@@ -173,6 +201,85 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
     else:
         console.print(f"results: {results.path}", soft_wrap=True)  # a path must stay copyable
     return code
+
+
+def _apply_config_file(args: argparse.Namespace, console: Console) -> RunResults | None:
+    """Fill the flags not given from ``--config FILE`` or ``--rerun RESULT``; the recorded run of
+    ``--rerun`` (its versions are compared with this emokit's, and told)."""
+    if args.config and args.rerun:
+        raise UsageError("--config and --rerun both say what to run: give one")
+    if args.rerun and args.resume:
+        raise UsageError("--rerun starts a new run of a recorded one; --resume continues a file: give one")
+    recorded = None
+    if args.rerun:
+        recorded = load_run(args.rerun)
+        file_config = check_config(recorded.run_config, f"--rerun {args.rerun}")
+    elif args.config:
+        file_config = read_config_file(args.config)
+    else:
+        return None
+    overridden = apply_config(args, file_config)
+    source = args.rerun or args.config
+    if overridden:
+        console.print(
+            f"[yellow]![/] the command line overrides {', '.join(overridden)} of {source}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if recorded is not None:
+        differences = version_differences(recorded.data)
+        created = recorded.data.get("created", "?")
+        console.print(
+            f"re-running the run of {source} (created {created})"
+            + (
+                f"; this emokit differs from the recording in: {'; '.join(differences)}"
+                if differences
+                else "; same versions, git commit and kernel backend as recorded"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+    return recorded
+
+
+def version_differences(recorded: dict[str, Any]) -> list[str]:
+    """How this emokit (package versions, git commit, kernel backend) differs from a recording."""
+    lines = []
+    old_versions, new_versions = recorded.get("versions") or {}, package_versions()
+    for name in sorted(set(old_versions) | set(new_versions)):
+        if old_versions.get(name) != new_versions.get(name):
+            lines.append(f"{name} {old_versions.get(name, '-')} -> {new_versions.get(name, '-')}")
+    old_commit, new_commit = recorded.get("git_commit"), git_commit()
+    if old_commit != new_commit:
+        lines.append(f"git commit {old_commit or '-'} -> {new_commit or '-'}")
+    old_backend = (recorded.get("kernel_backend") or {}).get("backend")
+    new_backend = kernel_backend().get("backend")
+    if old_backend != new_backend:
+        lines.append(f"kernel backend {old_backend or '-'} -> {new_backend or '-'}")
+    return lines
+
+
+def _print_reproduction(console: Console, recorded: RunResults, results: ResultFile) -> None:
+    """Whether a re-run gave the recorded cells: same scores, cell by cell."""
+    before = {cell_key(c): c for c in recorded.ok_cells}
+    same, differ, largest = 0, 0, 0.0
+    for cell in results.cells:
+        old = before.get(cell_key(cell))
+        if old is None or cell.get("status", "ok") != "ok":
+            continue
+        if old["scores"] == cell["scores"]:
+            same += 1
+        else:
+            differ += 1
+            largest = max(largest, abs(old["scores"]["uar"] - cell["scores"]["uar"]))
+    matched = same + differ
+    text = f"reproduction: {same} of {matched} recorded cells gave the recorded scores exactly"
+    if differ:
+        text += f"; {differ} differ (largest UAR difference {100 * largest:.2f} points)"
+    missing = len(before) - matched
+    if missing:
+        text += f"; {missing} recorded cells are not in this run"
+    console.print(text, highlight=False, soft_wrap=True)
 
 
 def _summary(results: ResultFile, config: BenchConfig) -> list[dict[str, Any]]:

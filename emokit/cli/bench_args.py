@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 from emokit.bench.executors import check_picklable, check_ray_address
@@ -28,6 +29,8 @@ from emokit.suites import DEFAULT_SUITE, Suite
 DEFAULT_REPEATS = "2"
 #: the default of --jobs when set (e.g. 1 on a shared machine)
 JOBS_ENV = "EMOKIT_JOBS"
+#: where result files go without --out
+DEFAULT_OUT = Path("emokit-results")
 
 
 def defaults_suite(registry: Registry) -> Suite | None:
@@ -40,6 +43,8 @@ def run_suite(args: argparse.Namespace, registry: Registry) -> Suite | None:
     ``None`` when the command names its own experiment (``--target``, ``--matrix``)."""
     named = getattr(args, "suite", None)
     own = args.target is not None or getattr(args, "matrix", None)
+    if getattr(args, "experiments", None):  # listed by a config file; a suite named there lends defaults
+        return registry.suite(named) if named else None
     if named:
         if own or args.source:
             raise UsageError(
@@ -100,6 +105,20 @@ def experiments_from_args(
     """The experiments that ``--source``, ``--target``, ``--matrix``, ``--suite``, ``--modality`` and
     ``--features`` ask for."""
     sources = split_list(args.source)
+    listed = getattr(args, "experiments", None)
+    if listed:  # named one by one in a config file (or recorded by a run)
+        chosen = [e for e in listed if args.modality in (None, e["modality"])]
+        if not chosen:
+            raise UsageError(f"--modality {args.modality}: the config file names no such experiment")
+        return [
+            Experiment(
+                tuple(e["sources"]),
+                e["target"],
+                e["modality"],
+                args.features or e.get("features") or _features_for(e["modality"], args, registry, suite),
+            )
+            for e in chosen
+        ]
     if getattr(args, "matrix", None):
         if sources or args.target:
             raise UsageError("--matrix replaces --source and --target; give one or the other")
@@ -147,7 +166,10 @@ def data_options_from_args(
     """``--data-option KEY=VALUE`` pairs, plus ``--sim-scale S`` and ``--sim-seed K``: the shorthands of
     ``--data-option scale=S`` / ``seed=K`` that they have always been, for the datasets of the run
     that take those options (ignored, as they always were, by a run whose datasets take none)."""
-    options = parse_options(getattr(args, "data_option", None) or [], flag="--data-option")
+    options = {
+        **(getattr(args, "file_data_options", None) or {}),
+        **parse_options(getattr(args, "data_option", None) or [], flag="--data-option"),
+    }
     names = dict.fromkeys(n for e in experiments for n in (*e.sources, e.target))
     taken = {o.name: o for n in names for o in registry.dataset(n).options}
     for flag, key in (("sim_scale", "scale"), ("sim_seed", "seed")):
@@ -168,13 +190,14 @@ def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfi
     named = [m for value in (args.method or []) for m in split_list(value)]
     methods = with_baselines(named, registry) if named and not args.no_baselines else named
     methods = methods or default_methods(registry, suite)
-    options = parse_options(args.option)
+    options = {**(getattr(args, "file_options", None) or {}), **parse_options(args.option or [])}
     pretrained = getattr(args, "pretrained", None)
     if pretrained is not None:
+        pretrained = Path(pretrained)
         if not pretrained.is_file():
             raise UsageError(f"--pretrained {pretrained}: no such file (expected a model state dict)")
         options["pretrained"] = str(pretrained.expanduser().resolve())
-    data_root = args.data_root or data_root_from_env()
+    data_root = Path(args.data_root).expanduser() if args.data_root else data_root_from_env()
     if data_root is not None and not data_root.is_dir():
         raise UsageError(f"--data-root {data_root}: no such folder")
     experiments = experiments_from_args(args, registry, suite)
@@ -205,11 +228,11 @@ def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfi
         experiments=experiments,
         seeds=parse_seeds(args.seeds or repeats),
         data_root=data_root,
-        cache_dir=args.cache_dir or default_cache_dir(),
+        cache_dir=Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir(),
         data_options=data_options_from_args(args, registry, experiments),
         options=options,
         folds=folds,
-        fold_seed=args.fold_seed,
+        fold_seed=args.fold_seed if args.fold_seed is not None else 0,
         budgets=budgets,
         norm=norm,
         reference=reference,
@@ -256,3 +279,58 @@ def execution_from_args(args: argparse.Namespace, registry: Registry, methods: l
     if jobs > 1 and executor == "local":  # (Ray pickles with cloudpickle, which takes more)
         check_picklable({name: registry.method(name) for name in methods}, jobs)
     return Execution(CellRuntime(device=device, threads=threads), jobs, executor, address)
+
+
+# -- config files ----------------------------------------------------------------------------------
+#: how a config file's value becomes the flag's value (the rest are taken as they are)
+_AS_FLAG = {
+    "method": lambda v: [",".join(v) if isinstance(v, list) else v],
+    "source": lambda v: ",".join(v) if isinstance(v, list) else v,
+    "matrix": lambda v: ",".join(v) if isinstance(v, list) else v,
+    "target-budget": lambda v: ",".join(str(x) for x in v) if isinstance(v, list) else str(v),
+    "target-shots": lambda v: ",".join(str(x) for x in v) if isinstance(v, list) else str(v),
+    "folds": str,
+    "jobs": str,
+    "threads": str,
+    "data-root": Path,
+    "out": Path,
+    "cache-dir": Path,
+    "pretrained": Path,
+    "plots": Path,
+}
+#: the flags that name the experiments: any of them given on the command line replaces the file's
+_EXPERIMENT_FLAGS = ("source", "target", "matrix", "suite")
+
+
+def given(value: Any) -> bool:
+    """Whether a flag was given on the command line (its value is not the parser's empty default)."""
+    return value is not None and value is not False and value != []
+
+
+def apply_config(args: argparse.Namespace, config: dict[str, Any]) -> list[str]:
+    """Fill the flags the command line did not give from ``config`` (a checked config file, see
+    :func:`emokit.results.config.read_config_file`); return the keys the command line overrode.
+
+    ``option`` and ``data-option`` merge key by key (the command line's ``--option`` wins);
+    ``experiments`` stand unless the command line names experiments of its own."""
+    overridden: list[str] = []
+    own_experiments = any(given(getattr(args, flag, None)) for flag in _EXPERIMENT_FLAGS)
+    for name, value in config.items():
+        if own_experiments and (name == "experiments" or name in _EXPERIMENT_FLAGS):
+            overridden.append(name)  # the command line's experiments replace all of the file's
+            continue
+        if name == "experiments":
+            args.experiments = value
+            continue
+        if name == "option":
+            args.file_options = value
+            continue
+        if name == "data-option":
+            args.file_data_options = value
+            continue
+        dest = name.replace("-", "_")
+        if given(getattr(args, dest, None)):
+            overridden.append(name)
+            continue
+        setattr(args, dest, _AS_FLAG.get(name, lambda v: v)(value))
+    return overridden

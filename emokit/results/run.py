@@ -99,6 +99,17 @@ class RunResults:
             return self.config["reference"]
         return "target-only" if "target-only" in self.methods else None
 
+    @property
+    def run_config(self) -> dict[str, Any]:
+        """The run as a config file holds it (``emokit config`` prints it, ``--rerun`` runs it):
+        the file's own ``run_config`` (format 3), else made from its config and identity."""
+        recorded = self.data.get("run_config")
+        if recorded:
+            return recorded
+        from emokit.results.config import run_config_of
+
+        return run_config_of(self.config, self.identity)
+
     @cached_property
     def predictions(self) -> dict[tuple, dict[str, Any]]:
         """The predictions sidecar by :func:`cell_key` (empty when the run stored none)."""
