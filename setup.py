@@ -192,7 +192,11 @@ setup(
     package_dir={"emokit_plugins": "plugins"},
     # The new-plugin templates and the PEP 561 marker travel with the package (MANIFEST.in puts
     # them, csrc/ and the docs in the sdist).
-    package_data={"emokit": ["py.typed"], "emokit.cli": ["plugin_template/**/*.tmpl"]},
+    package_data={
+        "emokit": ["py.typed"],
+        "emokit.cli": ["plugin_template/**/*.tmpl"],
+        "emokit.results": ["result.schema.json"],
+    },
     include_package_data=True,
     ext_modules=ext_modules,
     cmdclass=cmdclass,
@@ -214,7 +218,6 @@ setup(
         "av>=11",
         "espeakng-loader>=0.2",
         "pandas>=1.5",  # RunResults.to_frame, emokit report --format csv
-        "tomli-w>=1.0",  # emokit config: a run's config written as TOML (reading it is tomllib's)
         "tomli>=2; python_version < '3.11'",
     ],
     # ray: --executor ray (streaming task generators need 2.9 or newer); the tests run a local Ray

@@ -66,3 +66,54 @@ def registry():
     from emokit.registry import Registry
 
     return Registry.discover()
+
+
+# -- every result file a test writes matches the result schema -----------------------------------
+@pytest.fixture
+def allow_invalid_results() -> None:
+    """Ask for this in a test that writes a broken result file on purpose (a score out of range, a
+    key deleted) that the loader still reads: the schema check below then leaves its files alone."""
+
+
+def result_file_problems(folder: Path) -> list[str]:
+    """Schema problems of the emokit result files (``bench-*.json`` holding ``format`` and cells)
+    under ``folder``. A file the loader refuses (not JSON, a newer format, a cell without method) is
+    skipped: tests write those on purpose, and the loader's own message is what they check. Files
+    of formats 1 and 2 are checked as the loader upgrades them."""
+    from emokit.bench.results import ResultFileError, load_results
+    from emokit.results import RunResults
+    from emokit.results.schema import validate
+
+    problems: list[str] = []
+    for path in sorted(folder.rglob("bench-*.json")):
+        try:
+            data = load_results(path)
+        except ResultFileError:
+            continue
+        # no cell: a run stopped before its first one, or a test's placeholder with a toy config
+        # (the top level of a file with cells is the same, and is checked there)
+        if "format" not in data or not data["cells"]:
+            continue
+        # a format-3 file as written (the upgrade would fill in what it lacks), older ones upgraded
+        found = validate(data if data["format"] == 3 else RunResults(path, data).data)
+        problems += [f"{path}: {message}" for message in found[:20]]
+        if len(found) > 20:
+            problems.append(f"{path}: ... and {len(found) - 20} more")
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def _result_files_match_the_schema(request: pytest.FixtureRequest):
+    """After a test that used ``tmp_path``, check every result file it left there against
+    emokit/results/result.schema.json (milliseconds for the small files tests write)."""
+    names = request.fixturenames
+    if "tmp_path" not in names or "allow_invalid_results" in names:
+        yield
+        return
+    # set up tmp_path before this fixture, so it is torn down after the check
+    folder: Path = request.getfixturevalue("tmp_path")
+    yield
+    if folder.is_dir():
+        problems = result_file_problems(folder)
+        if problems:
+            pytest.fail("result files do not match the result schema:\n" + "\n".join(problems), pytrace=False)

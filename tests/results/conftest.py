@@ -62,3 +62,28 @@ def curves_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "sim-enterface", "--modality", "audiovisual", "--sim-scale", "0.08", "--seeds", "1",
             "--folds", "2", "--option", "epochs=3"]  # fmt: skip
     return run_bench(tmp_path_factory.mktemp("curves-run"), argv)
+
+
+#: the session runs above, each checked against the result schema once (by the first test using it)
+_SESSION_RUNS = ("pathnet_run", "matrix_run", "curves_run")
+_checked_runs: set[Path] = set()
+
+
+@pytest.fixture(autouse=True)
+def _session_runs_match_the_schema(request: pytest.FixtureRequest):
+    """The session runs a test used match emokit/results/result.schema.json (tests/conftest.py checks
+    the files under a test's own tmp_path)."""
+    yield
+    from emokit.results.schema import validate
+
+    for name in _SESSION_RUNS:
+        if name not in request.fixturenames:
+            continue
+        result: Path = request.getfixturevalue(name)
+        if result in _checked_runs:
+            continue
+        _checked_runs.add(result)
+        problems = validate(result)
+        if problems:
+            listed = "\n".join(problems[:20])
+            pytest.fail(f"{result} does not match the result schema:\n{listed}", pytrace=False)
