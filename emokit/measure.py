@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a device is timed: reading result files needs none of it
+    import torch
 
 _PACKAGES = ("emokit", "torch", "numpy", "scipy", "scikit-learn", "librosa", "opensmile", "av", "pluggy")
 
@@ -52,6 +53,8 @@ class TimingStats:
 
 
 def synchroniser(device: torch.device) -> Callable[[], None]:
+    import torch
+
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     return lambda: None
@@ -136,6 +139,8 @@ def cpu_model() -> str:
 
 def machine_facts(device: torch.device) -> dict[str, Any]:
     """Facts a speed figure needs to be compared with another: commit, CPU/GPU, threads, versions, time."""
+    import torch
+
     return {
         "git_commit": git_commit(),
         "cpu": cpu_model(),

@@ -10,7 +10,6 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
 METRIC_NAMES = ("uar", "wa", "macro_f1")
 
@@ -35,6 +34,9 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> Scores:
     Classes absent from ``y_true`` are left out of UAR (as balanced accuracy defines it) but keep
     their row and column in the confusion matrix, so matrices of different seeds add up.
     """
+    # imported here: reading a result file (emokit report, compare) needs no scikit-learn
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:

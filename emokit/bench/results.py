@@ -168,6 +168,7 @@ class ResultFile:
                 },
                 "predictions_file": self.predictions_path.name,
                 "identity": None,
+                "run_config": None,  # the run as a config file holds it (set by emokit bench)
                 "corpora": {},
                 "cells": [],
                 "summary": [],
@@ -315,22 +316,36 @@ def load_results(path: Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultFileError(f"{path} is not an emokit result file (not valid JSON: {exc})") from None
-    if (
-        not isinstance(data, dict)
-        or not isinstance(data.get("cells"), list)
-        or not isinstance(data.get("config"), dict)
-    ):
-        raise ResultFileError(
-            f"{path} is not an emokit result file (expected an object with 'config' and 'cells')"
-        )
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{path} is not an emokit result file (expected a JSON object)")
+    # the format first: a newer emokit may have changed the file's shape
     version = data.get("format", 1)
-    if not isinstance(version, int) or version > RESULT_FORMAT:
+    if isinstance(version, int) and version > RESULT_FORMAT:
         raise ResultFileError(
             f"{path} has result format {version!r}; this emokit reads formats up to {RESULT_FORMAT} "
             "(upgrade emokit)"
         )
-    if not all(isinstance(c, dict) and {"method", "sources", "target"} <= set(c) for c in data["cells"]):
-        raise ResultFileError(f"{path} is not an emokit result file (a cell lacks method, sources or target)")
+    if not isinstance(data.get("cells"), list) or not isinstance(data.get("config"), dict):
+        raise ResultFileError(
+            f"{path} is not an emokit result file (expected an object with 'config' and 'cells')"
+        )
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ResultFileError(
+            f"{path} has result format {version!r}; expected a whole number 1 to {RESULT_FORMAT}"
+        )
+    for index, cell in enumerate(data["cells"]):
+        if not isinstance(cell, dict) or not {"method", "sources", "target"} <= set(cell):
+            raise ResultFileError(
+                f"{path} is not an emokit result file (cell {index} lacks method, sources or target)"
+            )
+        scores = cell.get("scores")
+        if cell.get("status", "ok") == "ok" and not (
+            isinstance(scores, dict) and {"uar", "confusion"} <= set(scores)
+        ):
+            raise ResultFileError(
+                f"{path}: cell {index} ({cell['method']}, {cell.get('experiment', cell['target'])}) is "
+                "recorded as finished but has no scores (uar, confusion): the file is damaged"
+            )
     return data
 
 

@@ -181,7 +181,7 @@ def run_bench_command(args: argparse.Namespace, registry: Registry, console: Con
     if args.confusion:
         print_confusions(console, results.cells)
     if recorded is not None and status == "complete":
-        _print_reproduction(console, recorded, results)
+        _print_reproduction(console, recorded, results, getattr(args, "overridden", []))
     if args.plots and results.cells:
         from emokit.results.plots import save_plots
 
@@ -219,6 +219,7 @@ def _apply_config_file(args: argparse.Namespace, console: Console) -> RunResults
     else:
         return None
     overridden = apply_config(args, file_config)
+    args.overridden = overridden
     source = args.rerun or args.config
     if overridden:
         console.print(
@@ -259,8 +260,11 @@ def version_differences(recorded: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _print_reproduction(console: Console, recorded: RunResults, results: ResultFile) -> None:
-    """Whether a re-run gave the recorded cells: same scores, cell by cell."""
+def _print_reproduction(
+    console: Console, recorded: RunResults, results: ResultFile, overridden: list[str]
+) -> None:
+    """Whether a re-run gave the recorded cells: same scores, cell by cell (``overridden``: the
+    recorded keys the command line changed, so that differences are expected)."""
     before = {cell_key(c): c for c in recorded.ok_cells}
     same, differ, largest = 0, 0, 0.0
     for cell in results.cells:
@@ -273,7 +277,8 @@ def _print_reproduction(console: Console, recorded: RunResults, results: ResultF
             differ += 1
             largest = max(largest, abs(old["scores"]["uar"] - cell["scores"]["uar"]))
     matched = same + differ
-    text = f"reproduction: {same} of {matched} recorded cells gave the recorded scores exactly"
+    what = f"against the recording (changed here: {', '.join(overridden)})" if overridden else "reproduction"
+    text = f"{what}: {same} of {matched} recorded cells gave the recorded scores exactly"
     if differ:
         text += f"; {differ} differ (largest UAR difference {100 * largest:.2f} points)"
     missing = len(before) - matched
@@ -291,14 +296,18 @@ def _summary(results: ResultFile, config: BenchConfig) -> list[dict[str, Any]]:
 def in_run_order(cells: list[dict[str, Any]], config: BenchConfig) -> list[dict[str, Any]]:
     """``cells`` in the order of the config (experiment, budget, method, fold, repeat), whatever
     order they finished in (workers finish in any order), so the summary's rows are too."""
-    experiments = {e.label: i for i, e in enumerate(config.experiments)}
+    # an experiment's label names its corpora only: the same pair can run in two modalities
+    experiments = {(e.sources, e.target, e.modality, e.features): i for i, e in enumerate(config.experiments)}
     budgets = {b.label: i for i, b in enumerate(config.budgets)}
     methods = {m: i for i, m in enumerate(config.methods)}
 
     def rank(cell: dict[str, Any]) -> tuple:
         budget = (cell.get("budget") or {}).get("label")
         return (
-            experiments.get(cell.get("experiment"), len(experiments)),
+            experiments.get(
+                (tuple(cell["sources"]), cell["target"], cell.get("modality"), cell.get("features")),
+                len(experiments),
+            ),
             budgets.get(budget, len(budgets)),
             methods.get(cell["method"], len(methods)),
             cell.get("fold") or 0,

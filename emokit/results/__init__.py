@@ -7,6 +7,18 @@ per cell). docs/results.md describes the file.
 """
 
 from emokit.bench.results import RESULT_FORMAT, ResultFileError, cell_key
+from emokit.results.compare import Comparison, compare_runs
+from emokit.results.report import render
 from emokit.results.run import FRAME_COLUMNS, RunResults, load
 
-__all__ = ["FRAME_COLUMNS", "RESULT_FORMAT", "ResultFileError", "RunResults", "cell_key", "load"]
+__all__ = [
+    "FRAME_COLUMNS",
+    "RESULT_FORMAT",
+    "Comparison",
+    "ResultFileError",
+    "RunResults",
+    "cell_key",
+    "compare_runs",
+    "load",
+    "render",
+]

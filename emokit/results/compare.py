@@ -293,7 +293,13 @@ def run_differences(a: RunResults, b: RunResults) -> list[Difference]:
     """What differs between two runs, by :data:`SECTIONS`: config, identity (typed per-method
     options, devices, corpus fingerprints; keys the config already lists left out), package
     versions, git commit, kernel backend and its facts, platform, status."""
-    out = dict_differences("config", a.config, b.config)
+    config_a, config_b = a.config, b.config
+    if a.identity is not None and b.identity is not None:
+        # the identities hold each method's typed option values; the config's raw options differ
+        # in spelling alone when one run came from a config file (typed) and one from flags (text)
+        config_a = {k: v for k, v in config_a.items() if k != "options"}
+        config_b = {k: v for k, v in config_b.items() if k != "options"}
+    out = dict_differences("config", config_a, config_b)
     identity_a = {k: v for k, v in (a.identity or {}).items() if k not in _IDENTITY_IN_CONFIG}
     identity_b = {k: v for k, v in (b.identity or {}).items() if k not in _IDENTITY_IN_CONFIG}
     if (a.identity is None) != (b.identity is None):

@@ -62,7 +62,8 @@ def copies(pathnet_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     edited = copy_result(pathnet_run, root / "edited")
 
     def edit_config(data: dict) -> None:
-        data["config"]["options"]["epochs"] = "7"
+        data["config"]["fold_seed"] = 3
+        data["identity"]["options"]["target-only"]["epochs"] = 7
         data["versions"]["torch"] = "9.9.9"
 
     _edit(edited, edit_config)
@@ -154,17 +155,14 @@ def test_config_and_version_differences_come_first(pathnet_run: Path, copies, ca
     comparison = compare_runs(load(pathnet_run), load(copies["edited"]))
     shown = {(d.section, str(d)) for d in comparison.differences}
     assert shown == {
-        ("config", "options.epochs: '5' -> '7'"),
+        ("config", "fold_seed: 0 -> 3"),
+        ("identity", "options.target-only.epochs: 5 -> 7"),
         ("versions", f"torch: {load(pathnet_run).data['versions']['torch']!r} -> '9.9.9'"),
     }
     assert comparison.regressions(0) == []  # the numbers are the same
     assert cli.main(["compare", str(pathnet_run), str(copies["edited"])]) == 0
     out = capsys.readouterr().out
-    assert (
-        out.index("What differs")
-        < out.index("options.epochs: '5' -> '7'")
-        < out.index("UAR % of B against A")
-    )
+    assert out.index("What differs") < out.index("fold_seed: 0 -> 3") < out.index("UAR % of B against A")
     assert out.index("torch: ") < out.index("UAR % of B against A")
     assert out.index("config (1)") < out.index("versions (1)")
 

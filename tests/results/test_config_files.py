@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -238,3 +239,15 @@ def test_config_and_rerun_errors(tmp_path: Path, capsys) -> None:
     assert cli.main(["bench", "--rerun", str(tmp_path / "r.json")]) == cli.EXIT_USAGE
     assert "is not an emokit result file" in capsys.readouterr().err
     assert cli.main(["config", str(tmp_path / "r.json")]) == cli.EXIT_USAGE
+
+
+def test_the_config_file_of_the_docs_is_a_good_one(registry: Registry, tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "results.md"
+    (example,) = re.findall(r"```toml\n(.*?)```", docs.read_text(encoding="utf-8"), flags=re.S)
+    path = tmp_path / "experiment.toml"
+    path.write_text(example)
+    args = cli.build_parser().parse_args(["bench", "--config", str(path)])
+    apply_config(args, read_config_file(path))
+    config = config_from_args(args, registry)
+    assert config.methods[0] == "pathnet" and len(config.seeds) == 3
+    assert config.options["pathnet.generations"] == 50 and args.out == Path("results/pathnet-emodb-savee")

@@ -185,7 +185,7 @@ def _broken(tmp_path: Path, pathnet_run: Path, kind: str) -> tuple[Path, str]:
         content, says = json.dumps(data), "result format 99"
     elif kind == "cell without method":
         del data["cells"][1]["method"]
-        content, says = json.dumps(data), "a cell lacks method"
+        content, says = json.dumps(data), "cell 1 lacks method"
     else:
         raise AssertionError(kind)
     path = tmp_path / "broken.json"
@@ -216,3 +216,22 @@ def test_a_missing_file_and_a_folder_are_named(tmp_path: Path) -> None:
 
 def test_the_package_exposes_load_and_the_error() -> None:
     assert emokit.results.load is load and emokit.results.ResultFileError is ResultFileError
+
+
+# -- gaps of the loader (the fixes are proposed to the loader's owner) ----------------------------
+def test_an_ok_cell_without_scores_fails_load_naming_the_file(pathnet_run: Path, tmp_path: Path) -> None:
+    data = _raw(pathnet_run)
+    data["status"] = "interrupted"  # the summary is computed from the cells
+    del data["cells"][1]["scores"]
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ResultFileError, match="scores") as caught:
+        load(path).summary  # noqa: B018 - the summary is what reads the scores
+    assert str(path) in str(caught.value)
+
+
+def test_a_newer_format_of_another_shape_says_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "future.json"
+    path.write_text(json.dumps({"format": 99, "runs": []}), encoding="utf-8")
+    with pytest.raises(ResultFileError, match="result format 99"):
+        load(path)

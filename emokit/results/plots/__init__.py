@@ -158,6 +158,7 @@ __all__ = [
     "iter_figures",
     "panels",
     "prepare_folder",
+    "require_matplotlib",
     "save_plot",
     "save_plots",
 ]
