@@ -136,7 +136,9 @@ def _repository_files() -> list[Path]:
             ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
             cwd=ROOT, capture_output=True, text=True, check=True,
         ).stdout.splitlines()  # fmt: skip
-        return [ROOT / name for name in listed]
+        # an untracked virtual environment inside the checkout (python -m venv .v) is not ours
+        venvs = {cfg.parent for cfg in ROOT.glob("*/pyvenv.cfg")}
+        return [ROOT / name for name in listed if not any((ROOT / name).is_relative_to(v) for v in venvs)]
     except (OSError, subprocess.CalledProcessError):
         skip = {".git", ".venv", "build", "dist", "__pycache__", ".ruff_cache", ".import_linter_cache"}
         return [path for path in ROOT.rglob("*") if not skip & set(path.relative_to(ROOT).parts)]
