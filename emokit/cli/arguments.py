@@ -19,11 +19,11 @@ def split_list(value: str | None) -> list[str]:
 
 def parse_seeds(value: str | int | list[int]) -> list[int]:
     """``"3"`` (or ``3``) -> ``[0, 1, 2]``; ``"0,5,7"`` (or ``[0, 5, 7]``) -> ``[0, 5, 7]``."""
-    if isinstance(value, list):  # a config file's array: seeds, even a single one
-        value = ",".join(str(v) for v in value) + ("," if len(value) == 1 else "")
-    value = str(value)
+    value = value if isinstance(value, list) else str(value)  # a config file's array: seeds, even one
     try:
-        if "," in value:
+        if isinstance(value, list):
+            seeds = [int(v) for v in value]
+        elif "," in value:
             seeds = [int(v) for v in split_list(value)]
         else:
             count = int(value)

@@ -16,7 +16,6 @@ import json
 import math
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,52 +110,43 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
     return check
 
 
-@dataclass(frozen=True)
-class Key:
-    """One key of a config file: the ``emokit bench`` flag it stands for and what it takes."""
-
-    name: str  # as written in the file (the flag without its dashes)
-    dest: str  # the argparse destination
-    check: Callable[[Any], str | None] | None  # None: a table, checked by its own function
-
-
-KEYS: dict[str, Key] = {
-    k.name: k
-    for k in [
-        Key("method", "method", _names),
-        Key("suite", "suite", _text),
-        Key("source", "source", _names),
-        Key("target", "target", _text),
-        Key("matrix", "matrix", _names),
-        Key("modality", "modality", _one_of(MODALITIES)),
-        Key("features", "features", _text),
-        Key("seeds", "seeds", _seeds),
-        Key("folds", "folds", _count_or_word),
-        Key("fold-seed", "fold_seed", _integer),
-        Key("target-budget", "target_budget", _budgets),
-        Key("target-shots", "target_shots", _whole_numbers),
-        Key("reference", "reference", _text),
-        Key("norm", "norm", _text),
-        Key("show-val", "show_val", _boolean),
-        Key("data-root", "data_root", _text),
-        Key("out", "out", _text),
-        Key("cache-dir", "cache_dir", _text),
-        Key("data-option", "data_option", None),
-        Key("sim-scale", "sim_scale", _number),
-        Key("sim-seed", "sim_seed", _integer),
-        Key("option", "option", None),
-        Key("pretrained", "pretrained", _text),
-        Key("jobs", "jobs", _count_or_word),
-        Key("threads", "threads", _integer),
-        Key("device", "device", _text),
-        Key("executor", "executor", _one_of(EXECUTORS)),
-        Key("address", "address", _text),
-        Key("confusion", "confusion", _boolean),
-        Key("no-baselines", "no_baselines", _boolean),
-        Key("quiet", "quiet", _boolean),
-        Key("plots", "plots", _text),
-        Key("experiments", "experiments", None),
-    ]
+#: the keys of a config file (``emokit bench``'s flags without their dashes; the flag's argparse
+#: destination is the key with underscores) and the check of each value (``None``: a table, checked
+#: by its own function)
+KEYS: dict[str, Callable[[Any], str | None] | None] = {
+    "method": _names,
+    "suite": _text,
+    "source": _names,
+    "target": _text,
+    "matrix": _names,
+    "modality": _one_of(MODALITIES),
+    "features": _text,
+    "seeds": _seeds,
+    "folds": _count_or_word,
+    "fold-seed": _integer,
+    "target-budget": _budgets,
+    "target-shots": _whole_numbers,
+    "reference": _text,
+    "norm": _text,
+    "show-val": _boolean,
+    "data-root": _text,
+    "out": _text,
+    "cache-dir": _text,
+    "data-option": None,
+    "sim-scale": _number,
+    "sim-seed": _integer,
+    "option": None,
+    "pretrained": _text,
+    "jobs": _count_or_word,
+    "threads": _integer,
+    "device": _text,
+    "executor": _one_of(EXECUTORS),
+    "address": _text,
+    "confusion": _boolean,
+    "no-baselines": _boolean,
+    "quiet": _boolean,
+    "plots": _text,
+    "experiments": None,
 }
 #: flags that make no sense inside a config file
 COMMAND_LINE_ONLY = {
@@ -200,8 +190,7 @@ def check_config(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
         name = str(given).replace("_", "-")
         if name in COMMAND_LINE_ONLY:
             raise ConfigFileError(f"{where}: {given}: not a config-file key; {COMMAND_LINE_ONLY[name]}")
-        key = KEYS.get(name)
-        if key is None:
+        if name not in KEYS:
             raise ConfigFileError(f"{where}: unknown key {given!r}{_suggestion(name, KEYS)}")
         if name in config:
             raise ConfigFileError(f"{where}: {given}: given twice (with dashes and with underscores)")
@@ -210,8 +199,9 @@ def check_config(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
         elif name in ("option", "data-option"):
             config[name] = _check_options(value, where, name)
         else:
-            assert key.check is not None
-            problem = key.check(value)
+            check = KEYS[name]
+            assert check is not None
+            problem = check(value)
             if problem:
                 raise ConfigFileError(f"{where}: {given}: {problem}, got {_describe(value)}")
             config[name] = value

@@ -251,3 +251,19 @@ def test_the_config_file_of_the_docs_is_a_good_one(registry: Registry, tmp_path:
     config = config_from_args(args, registry)
     assert config.methods[0] == "pathnet" and len(config.seeds) == 3
     assert config.options["pathnet.generations"] == 50 and args.out == Path("results/pathnet-emodb-savee")
+
+
+def test_every_flag_of_emokit_bench_is_a_config_key() -> None:
+    import argparse
+
+    from emokit.results.config import COMMAND_LINE_ONLY, KEYS
+
+    (subcommands,) = [a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    bench = subcommands.choices["bench"]
+    flags = {
+        next(o for o in action.option_strings if o.startswith("--"))[2:]
+        for action in bench._actions
+        if action.option_strings and action.dest != "help"
+    }
+    assert flags - set(COMMAND_LINE_ONLY) == set(KEYS) - {"experiments"}
+    assert all(name.replace("-", "_") in {a.dest for a in bench._actions} for name in flags)
