@@ -44,6 +44,36 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def in_run_order(
+    cells: list[dict[str, Any]],
+    experiments: list[dict[str, Any]],
+    budgets: list[str],
+    methods: list[str],
+) -> list[dict[str, Any]]:
+    """``cells`` in the order of a run's config: experiment (``experiments``: the config's
+    ``to_dict()`` entries), budget label, method, fold, repeat, whatever order they finished in
+    (workers finish in any order), so that the summary's rows are in that order too."""
+
+    def experiment_key(e: dict[str, Any]) -> tuple:
+        # an experiment's label names its corpora only: the same pair can run in two modalities
+        return (tuple(e["sources"]), e["target"], e.get("modality"), e.get("features"))
+
+    experiment_rank = {experiment_key(e): i for i, e in enumerate(experiments)}
+    budget_rank = {label: i for i, label in enumerate(budgets)}
+    method_rank = {m: i for i, m in enumerate(methods)}
+
+    def rank(cell: dict[str, Any]) -> tuple:
+        return (
+            experiment_rank.get(experiment_key(cell), len(experiment_rank)),
+            budget_rank.get((cell.get("budget") or {}).get("label"), len(budget_rank)),
+            method_rank.get(cell["method"], len(method_rank)),
+            cell.get("fold") or 0,
+            cell.get("repeat") or 0,
+        )
+
+    return sorted(cells, key=rank)
+
+
 def summarise_run(
     cells: list[dict[str, Any]],
     predictions: dict[tuple, dict[str, Any]] | None = None,

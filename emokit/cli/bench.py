@@ -23,6 +23,7 @@ from emokit.bench.results import (
     load_predictions,
     load_results,
 )
+from emokit.bench.summary import in_run_order as order_cells
 from emokit.bench.summary import summarise_run
 from emokit.cli.arguments import (
     EXIT_CELLS_FAILED,
@@ -296,25 +297,8 @@ def _summary(results: ResultFile, config: BenchConfig) -> list[dict[str, Any]]:
 def in_run_order(cells: list[dict[str, Any]], config: BenchConfig) -> list[dict[str, Any]]:
     """``cells`` in the order of the config (experiment, budget, method, fold, repeat), whatever
     order they finished in (workers finish in any order), so the summary's rows are too."""
-    # an experiment's label names its corpora only: the same pair can run in two modalities
-    experiments = {(e.sources, e.target, e.modality, e.features): i for i, e in enumerate(config.experiments)}
-    budgets = {b.label: i for i, b in enumerate(config.budgets)}
-    methods = {m: i for i, m in enumerate(config.methods)}
-
-    def rank(cell: dict[str, Any]) -> tuple:
-        budget = (cell.get("budget") or {}).get("label")
-        return (
-            experiments.get(
-                (tuple(cell["sources"]), cell["target"], cell.get("modality"), cell.get("features")),
-                len(experiments),
-            ),
-            budgets.get(budget, len(budgets)),
-            methods.get(cell["method"], len(methods)),
-            cell.get("fold") or 0,
-            cell.get("repeat") or 0,
-        )
-
-    return sorted(cells, key=rank)
+    experiments = [e.to_dict() for e in config.experiments]
+    return order_cells(cells, experiments, [b.label for b in config.budgets], config.methods)
 
 
 def _print_failures(console: Console, cells: list[dict[str, Any]], path: Path) -> None:

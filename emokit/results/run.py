@@ -23,7 +23,7 @@ import numpy as np
 
 from emokit.bench.metrics import METRIC_NAMES
 from emokit.bench.results import RESULT_FORMAT, cell_key, load_predictions, load_results, predictions_path
-from emokit.bench.summary import MAJORITY, summarise_run
+from emokit.bench.summary import MAJORITY, in_run_order, summarise_run
 
 if TYPE_CHECKING:  # pandas is imported when a frame is asked for
     import pandas as pd
@@ -132,26 +132,8 @@ class RunResults:
     def cells_in_run_order(self) -> list[dict[str, Any]]:
         """The cells in the config's order (experiment, budget, method, fold, repeat), whatever
         order they finished in."""
-        experiments = {
-            (tuple(e["sources"]), e["target"], e.get("modality"), e.get("features")): i
-            for i, e in enumerate(self.config.get("experiments", []))
-        }
-        budgets = {b.get("label"): i for i, b in enumerate(self.config.get("budgets", []))}
-        methods = {m: i for i, m in enumerate(self.methods)}
-
-        def rank(cell: dict[str, Any]) -> tuple:
-            return (
-                experiments.get(
-                    (tuple(cell["sources"]), cell["target"], cell.get("modality"), cell.get("features")),
-                    len(experiments),
-                ),
-                budgets.get((cell.get("budget") or {}).get("label"), len(budgets)),
-                methods.get(cell["method"], len(methods)),
-                cell.get("fold") or 0,
-                cell.get("repeat") or 0,
-            )
-
-        return sorted(self.cells, key=rank)
+        budgets = [b.get("label") for b in self.config.get("budgets", [])]
+        return in_run_order(self.cells, self.config.get("experiments", []), budgets, self.methods)
 
     @property
     def failed_cells(self) -> list[dict[str, Any]]:
