@@ -50,6 +50,7 @@ from emokit.measure import git_commit, package_versions
 from emokit.registry import Registry
 from emokit.results import RunResults
 from emokit.results import load as load_run
+from emokit.results.compare import dict_differences
 from emokit.results.config import check_config, read_config_file, run_config_of
 
 __all__ = [
@@ -77,24 +78,11 @@ def identity_differences(old: dict[str, Any] | None, new: dict[str, Any], *, cor
     fingerprints only with ``corpora``: they are known once the corpora are loaded)."""
     if not old:
         return ["the file records no run identity (written by an older emokit)"]
-    lines: list[str] = []
-
-    def walk(prefix: str, a: Any, b: Any) -> None:
-        if a == b:
-            return
-        if isinstance(a, dict) and isinstance(b, dict):
-            for key in sorted(set(a) | set(b), key=str):
-                walk(f"{prefix}.{key}" if prefix else str(key), a.get(key), b.get(key))
-        else:
-            lines.append(f"{prefix}: {a!r} -> {b!r}")
-
-    for key in sorted(set(old) | set(new)):
-        if key == "corpora" and not corpora:
-            continue
-        if key == "raw_options":  # the typed, per-method options say it better
-            continue
-        walk(key, old.get(key), new.get(key))
-    return lines
+    # raw_options: the typed, per-method options say it better
+    left_out = {"raw_options"} | (set() if corpora else {"corpora"})
+    kept_old = {k: v for k, v in old.items() if k not in left_out}
+    kept_new = {k: v for k, v in new.items() if k not in left_out}
+    return [str(d) for d in dict_differences("identity", kept_old, kept_new)]
 
 
 def _refuse_if_different(
