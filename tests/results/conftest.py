@@ -3,7 +3,6 @@ reports, comparisons, plots, config files and the schema. Tests copy a file befo
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -30,14 +29,6 @@ def run_bench(out: Path, argv: list[str]) -> Path:
     assert code == 0, f"emokit bench {' '.join(argv)} exited {code}"
     (result,) = [p for p in out.glob("bench-*.json")]
     return result
-
-
-def copy_result(result: Path, folder: Path) -> Path:
-    """A copy of a result file and its predictions sidecar in ``folder`` (for tests that edit it)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in result.parent.glob(result.stem + "*"):
-        shutil.copy(path, folder / path.name)
-    return folder / result.name
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ in UAR points, what differs between the runs comes first, and runs sharing no ce
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from support.results import copy_result
 
 from emokit import cli
 from emokit.bench.results import predictions_path
@@ -17,14 +17,6 @@ from emokit.results.compare import ABSENT, Comparison, compare_runs, dict_differ
 
 #: the method whose cells the regressed copy lowers, and by how much (UAR as a fraction)
 REGRESSED, DROP = "pathnet", 0.2
-
-
-def copy_result(result: Path, folder: Path) -> Path:
-    """A copy of a session run's result file and its sidecar, to edit (as conftest's)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in result.parent.glob(result.stem + "*"):
-        shutil.copy(path, folder / path.name)
-    return folder / result.name
 
 
 def _edit(path: Path, change) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.results import copy_result
 
 from emokit import cli
 from emokit.bench.summary import MAJORITY
@@ -26,15 +26,6 @@ from emokit.results.plots import (
     figures,
     save_plots,
 )
-
-
-def copy_result(result: Path, folder: Path) -> Path:
-    """A copy of a session run's result file and its sidecar, to edit."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in result.parent.glob(result.stem + "*"):
-        shutil.copy(path, folder / path.name)
-    return folder / result.name
-
 
 # -- shared figures: drawn once per module ---------------------------------------------------------
 

@@ -7,11 +7,11 @@ import io
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from support.results import copy_result
 
 from emokit import cli
 from emokit.bench.summary import MAJORITY
@@ -39,14 +39,6 @@ def pathnet(pathnet_run: Path) -> RunResults:
 @pytest.fixture(scope="module")
 def matrix(matrix_run: Path) -> RunResults:
     return load(matrix_run)
-
-
-def copy_result(result: Path, folder: Path) -> Path:
-    """A copy of a session run's result file and its sidecar, to edit (as conftest's)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in result.parent.glob(result.stem + "*"):
-        shutil.copy(path, folder / path.name)
-    return folder / result.name
 
 
 def _mean(row: dict) -> str:
