@@ -222,10 +222,13 @@ setup(
     ],
     # ray: --executor ray (streaming task generators need 2.9 or newer); the tests run a local Ray
     # import-linter: the layering contract in .importlinter; build: the sdist test; matplotlib: the
-    # plot tests; jsonschema: every result file the tests write is checked against its schema.
+    # plot tests; jsonschema: every result file the tests write is checked against its schema;
+    # transformers: the ssl extractor's tests (tiny random models, nothing downloaded).
     extras_require={
         "ray": ["ray>=2.9"],
         "plot": ["matplotlib>=3.7"],
+        # --features ssl: wav2vec 2.0 / HuBERT / WavLM checkpoints from a local folder
+        "ssl": ["transformers>=4.40"],
         "test": [
             "pytest>=7",
             "ruff>=0.4",
@@ -234,6 +237,7 @@ setup(
             "build>=1",
             "matplotlib>=3.7",
             "jsonschema>=4.18",
+            "transformers>=4.40",
         ],
     },
     entry_points={

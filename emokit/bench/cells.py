@@ -26,6 +26,8 @@ class CorpusFeatures:
     labels: np.ndarray
     speakers: np.ndarray
     ids: np.ndarray
+    #: each row's sentence ("" where the corpus records none), for ``--split-by speaker+sentence``
+    sentences: np.ndarray | None = None
 
     def subset(self, mask: np.ndarray, classes: list[str], part: str) -> SplitData:
         index = label_index(classes)
@@ -73,10 +75,23 @@ def val_from(split: SpeakerSplit) -> str:
 
 
 def target_fold_rows(
-    labels: np.ndarray, speakers: np.ndarray, keep: np.ndarray, fold: Fold, seed: int
+    labels: np.ndarray,
+    speakers: np.ndarray,
+    keep: np.ndarray,
+    fold: Fold,
+    seed: int,
+    sentences: np.ndarray | None = None,
 ) -> FoldRows:
-    """Train / validation / test masks of ``fold`` (see :func:`split_masks`)."""
-    return FoldRows(fold, *split_masks(labels, speakers, keep, fold.split, seed))
+    """Train / validation / test masks of ``fold`` (see :func:`split_masks`). A fold with test
+    sentences tests only those and trains and validates only on the others: the rows of test
+    speakers with other sentences, and of other speakers with test sentences, are left out."""
+    if not fold.test_sentences:
+        return FoldRows(fold, *split_masks(labels, speakers, keep, fold.split, seed))
+    assert sentences is not None, "a sentence split needs the rows' sentences"
+    tested = np.isin(sentences, list(fold.test_sentences))
+    train, val, _ = split_masks(labels, speakers, keep & ~tested, fold.split, seed)
+    test = keep & tested & np.isin(speakers, list(fold.split.test))
+    return FoldRows(fold, train, val, test)
 
 
 @dataclass
@@ -100,7 +115,11 @@ class FoldPlan:
 
 def fold_description(fold: Fold) -> str:
     speakers = ", ".join(fold.test[:6]) + (" ..." if len(fold.test) > 6 else "")
-    return f"test speaker{'s' if len(fold.test) > 1 else ''} {speakers}"
+    text = f"test speaker{'s' if len(fold.test) > 1 else ''} {speakers}"
+    if fold.test_sentences:
+        shown = ", ".join(fold.test_sentences[:6]) + (" ..." if len(fold.test_sentences) > 6 else "")
+        text += f", test sentence{'s' if len(fold.test_sentences) > 1 else ''} {shown}"
+    return text
 
 
 def target_access(uses_labels: bool, train_mask: np.ndarray, val_mask: np.ndarray, scheme: str) -> str:

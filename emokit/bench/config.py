@@ -20,7 +20,9 @@ class BenchConfig:
     ``data_options`` are the datasets' options (``--data-option``), ``options`` the methods'
     (``--option``); ``suite`` names the suite the experiments come from, if any. ``seeds`` are the
     repeats' initialisation seeds; ``folds`` and ``fold_seed`` choose the test
-    speakers of each cell; ``budgets`` the labelled share of the target's training rows.
+    speakers of each cell, and ``split_by`` whether its test sentences too (``speaker+sentence``);
+    ``budgets`` the labelled share of the target's training rows. ``label_maps`` are the files
+    that replace a corpus's own label map (``--label-map NAME=FILE``).
     """
 
     methods: list[str]
@@ -36,6 +38,8 @@ class BenchConfig:
     norm: str = "corpus"
     reference: str | None = None
     suite: str | None = None
+    split_by: str = "speaker"
+    label_maps: dict[str, Path] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,8 @@ class BenchConfig:
             "data_options": self.data_options,
             "options": self.options,
             "suite": self.suite,
+            "split_by": self.split_by,
+            "label_maps": {name: str(path) for name, path in self.label_maps.items()},
         }
 
 

@@ -48,12 +48,14 @@ from emokit.bench.units import (
     shared_classes,
 )
 from emokit.data.corpus import MODALITIES, Corpus, LoadProblem, provides, simulation_marker
+from emokit.data.labels import COMMON_LABELS, LabelMap, read_label_map, relabel
 from emokit.data.provider import LoadContext
 from emokit.features.cache import compute_features
+from emokit.features.extractor import FeatureExtractor
 from emokit.methods.normalisation import check_scheme
 from emokit.methods.options import check_option_keys, method_option_values
+from emokit.options import OptionError, option_values
 from emokit.options import check_option_keys as check_option_keys_of
-from emokit.options import option_values
 from emokit.registry import Registry
 
 __all__ = [
@@ -91,6 +93,12 @@ class BenchRunner:
         self.method_options: dict[str, dict[str, Any]] = {}
         #: each dataset's options, typed (the ``--data-option`` values and the defaults)
         self.dataset_options: dict[str, dict[str, Any]] = {}
+        #: each feature extractor's options, typed (``--option NAME.KEY`` and the defaults)
+        self.feature_options: dict[str, dict[str, Any]] = {}
+        self._extractors: dict[str, FeatureExtractor] = {}
+        #: the label map each loaded corpus was harmonised with (``None``: its provider's own way)
+        self.label_maps: dict[str, LabelMap | None] = {}
+        self._label_map_files: dict[str, LabelMap] = {}
         self.validate()
 
     # -- checks before anything slow happens -------------------------------------------------
@@ -111,8 +119,10 @@ class BenchRunner:
                 f"--reference {self.config.reference!r} is not a method of this run "
                 f"(methods: {', '.join(self.config.methods)})"
             )
-        self.option_warnings = check_option_keys(methods, self.config.options)
-        self.method_options = {m.name: method_option_values(m, self.config.options) for m in methods}
+        method_raw, feature_raw = self._split_options(self.config.options)
+        self.option_warnings = check_option_keys(methods, method_raw)
+        self.method_options = {m.name: method_option_values(m, method_raw) for m in methods}
+        self._configure_extractors(feature_raw)
         datasets = [
             self.registry.dataset(name)
             for name in dict.fromkeys(n for e in self.config.experiments for n in (*e.sources, e.target))
@@ -124,6 +134,9 @@ class BenchRunner:
             d.name: option_values(d, self.config.data_options, flag="--data-option", kind="dataset")
             for d in datasets
             if d.options
+        }
+        self._label_map_files = {
+            name: read_label_map(path, corpus=name) for name, path in self.config.label_maps.items()
         }
         for method in methods:
             for exp in self.config.experiments:
@@ -142,7 +155,7 @@ class BenchRunner:
                     f"method); drop {exp.target!r} from --source, or give --source {exp.target} alone "
                     "for a within-corpus run"
                 )
-            extractor = self.registry.feature(exp.features)
+            extractor = self.extractor(exp.features)
             if extractor.modality != exp.modality:
                 raise ValueError(
                     f"features {exp.features!r} are for {extractor.modality} data, but the experiment "
@@ -155,6 +168,50 @@ class BenchRunner:
                         f"dataset {name!r} has no {exp.modality} data (it provides "
                         f"{', '.join(dataset.modalities)})"
                     )
+
+    def _split_options(self, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``--option`` keys for the methods, and those scoped to a feature extractor of the run
+        (``ssl.model``): extractor options are always written ``NAME.KEY``."""
+        methods = set(self.config.methods)
+        run_features = {e.features for e in self.config.experiments}
+        registered = set(self.registry.names("feature"))
+        method_raw, feature_raw = {}, {}
+        for key, value in raw.items():
+            prefix, dot, _ = key.partition(".")
+            if not dot or prefix in methods:
+                method_raw[key] = value
+            elif prefix in run_features:
+                feature_raw[key] = value
+            elif prefix in registered:
+                raise OptionError(
+                    f"--option {key}: the features {prefix!r} are not used by this run "
+                    f"(its features: {', '.join(sorted(run_features))})"
+                )
+            else:
+                method_raw[key] = value
+        return method_raw, feature_raw
+
+    def _configure_extractors(self, feature_raw: dict[str, Any]) -> None:
+        """The extractors of the run, set up with their ``--option NAME.KEY`` values on the device."""
+        names = dict.fromkeys(e.features for e in self.config.experiments)
+        extractors = [self.registry.feature(name) for name in names]
+        self.option_warnings += check_option_keys_of(extractors, feature_raw, kind="feature")
+        self.feature_options = {
+            e.name: option_values(e, feature_raw, kind="feature") for e in extractors if e.options
+        }
+        self._extractors = {}
+        for extractor in extractors:
+            values = self.feature_options.get(extractor.name, {})
+            try:
+                self._extractors[extractor.name] = extractor.configured(values, device=self.runtime.device)
+            except (ValueError, OSError) as exc:
+                raise ValueError(f"features {extractor.name!r}: {exc}") from None
+
+    def extractor(self, name: str) -> FeatureExtractor:
+        """The run's instance of the feature extractor ``name`` (its options applied)."""
+        if name not in self._extractors:  # not one of the run's experiments' (a caller's own use)
+            self._extractors[name] = self.registry.feature(name).configured({}, device=self.runtime.device)
+        return self._extractors[name]
 
     # -- data ----------------------------------------------------------------------------------
     def _context(self) -> LoadContext:
@@ -169,7 +226,11 @@ class BenchRunner:
     def corpus(self, name: str) -> Corpus:
         """Load (once per run) the corpus registered as ``name``; say so when it is simulated."""
         if name not in self._corpora:
-            corpus = self.registry.dataset(name).load(self._context())
+            provider = self.registry.dataset(name)
+            corpus = provider.load(self._context())
+            self.label_maps[name] = self._label_map_files.get(name) or provider.label_map
+            if name in self._label_map_files:
+                corpus = relabel(corpus, self._label_map_files[name])
             if corpus.simulation is None:
                 marker = simulation_marker(corpus.root)
                 if marker is not None:
@@ -204,7 +265,7 @@ class BenchRunner:
             corpus = self.corpus(name).with_modality(modality)
             table = compute_features(
                 corpus,
-                self.registry.feature(features),
+                self.extractor(features),
                 cache_dir=self.config.cache_dir,
                 progress=self.reporter.progress,
                 jobs=self.extract_jobs,
@@ -226,6 +287,7 @@ class BenchRunner:
                 labels=np.array([by_id[i].label for i in ids]),
                 speakers=np.array([by_id[i].speaker for i in ids]),
                 ids=ids,
+                sentences=np.array([by_id[i].sentence or "" for i in ids], dtype=object),
             )
         return self._features[key]
 
@@ -250,8 +312,9 @@ class BenchRunner:
             target = corpora[exp.target]
             labels = np.array([u.label for u in target.utterances])
             speakers = np.array([u.speaker for u in target.utterances])
+            sentences = np.array([u.sentence or "" for u in target.utterances], dtype=object)
             for repeat in range(len(self.config.seeds)):
-                folds = checked_folds(self.config, exp, classes, labels, speakers, repeat)
+                folds = checked_folds(self.config, exp, classes, labels, speakers, repeat, sentences)
                 self._folds[(index, repeat)] = [rows.fold.index for rows in folds]
                 total += len(folds) * len(self.config.budgets) * (len(self.config.methods) + 1)
         return total
@@ -269,15 +332,29 @@ class BenchRunner:
             "raw_options": dict(config.options),
             "norm": config.norm,
             "folds": str(config.folds),
+            # only where it is not the default, so that older runs' identities stay as they were
+            **({"split_by": config.split_by} if config.split_by != "speaker" else {}),
             "fold_seed": config.fold_seed,
             "budgets": [b.label for b in config.budgets],
             "repeats": list(config.seeds),
             "data_options": {name: jsonable(values) for name, values in self.dataset_options.items()},
+            # only where an extractor takes options, so that older runs' identities stay as they were
+            **(
+                {"feature_options": {n: jsonable(v) for n, v in self.feature_options.items()}}
+                if self.feature_options
+                else {}
+            ),
             "data_root": str(config.data_root) if config.data_root else None,
             # the numbers of a cell depend on its device and thread count: never mix them in one file
             "device": self.runtime.device,
             "torch_threads": self.runtime.threads,
             "corpora": {name: corpus.fingerprint for name, corpus in sorted(self._corpora.items())},
+            # the labels a corpus's files are read with change its cells: overridden maps are identity
+            **(
+                {"label_maps": {n: dict(m.codes) for n, m in sorted(self._label_map_files.items())}}
+                if self._label_map_files
+                else {}
+            ),
         }
 
     # -- the protocol ------------------------------------------------------------------------
@@ -295,7 +372,7 @@ class BenchRunner:
                         name, exp.modality, exp.features
                     )
                 if exp.features not in layouts:
-                    layouts[exp.features] = self.registry.feature(exp.features).layout()
+                    layouts[exp.features] = self.extractor(exp.features).layout()
                 classes = self.classes_of(exp)
             except Exception as exc:
                 failed.add(index)
@@ -441,6 +518,9 @@ class BenchRunner:
                 "simulated": corpus.simulation is not None,
                 "simulation": corpus.simulation,
                 "speaker_utterances": dict(sorted(Counter(u.speaker for u in corpus.utterances).items())),
+                "sentences": len({u.sentence for u in corpus.utterances if u.sentence}),
+                "vocabulary": list(COMMON_LABELS),
+                "label_map": label_map.to_dict() if (label_map := self.label_maps.get(name)) else None,
                 "problems": [
                     {"path": str(p.path), "reason": p.reason, "skipped": p.skipped}
                     for p in self.problems.get(name, [])

@@ -20,7 +20,7 @@ import contextlib
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,15 @@ from emokit.bench.config import BenchConfig, Experiment
 from emokit.bench.machine import CellRuntime
 from emokit.bench.metrics import score
 from emokit.bench.results import cell_key
-from emokit.data.folds import Budget, budget_masks, check_budgets, derived_seed, speaker_folds
+from emokit.data.folds import (
+    Budget,
+    FoldError,
+    budget_masks,
+    check_budgets,
+    derived_seed,
+    sentence_groups,
+    speaker_folds,
+)
 from emokit.data.labels import shared_labels
 from emokit.data.splits import split_speakers
 from emokit.methods.normalisation import TARGET_DATA_USED, normalise_task
@@ -141,9 +149,11 @@ def checked_folds(
     labels: np.ndarray,
     speakers: np.ndarray,
     repeat: int,
+    sentences: np.ndarray | None = None,
 ) -> list[FoldRows]:
-    """The target's folds of one repeat as row masks (over rows with these ``labels`` and
-    ``speakers``), each checked against every budget.
+    """The target's folds of one repeat as row masks (over rows with these ``labels``,
+    ``speakers`` and, for ``--split-by speaker+sentence``, ``sentences``), each checked against
+    every budget.
 
     Raises:
         FoldError: folds or budgets the target cannot give, naming the corpus and what would work.
@@ -152,10 +162,26 @@ def checked_folds(
     folds = speaker_folds(
         speakers[keep], config.folds, fold_seed=config.fold_seed, repeat=repeat, corpus=exp.target
     )
+    if config.split_by == "speaker+sentence":
+        if sentences is None:
+            sentences = np.full(len(labels), "", dtype=object)
+        groups = sentence_groups(
+            list(sentences[keep]),
+            fold_seed=config.fold_seed,
+            repeat=repeat,
+            corpus=exp.target,
+            folds=len(folds),
+        )
+        folds = [replace(fold, test_sentences=groups[fold.index % len(groups)]) for fold in folds]
     checked = []
     for fold in folds:
         seed = derived_seed(config.fold_seed, repeat, fold.index, exp.target, "validation rows")
-        rows = target_fold_rows(labels, speakers, keep, fold, seed)
+        rows = target_fold_rows(labels, speakers, keep, fold, seed, sentences)
+        if not rows.test.any():
+            raise FoldError(
+                f"{exp.target}: the fold with {fold_description(fold)} has no test utterance (its test "
+                "speakers never say its test sentences); use --split-by speaker, or fewer folds"
+            )
         check_budgets(
             labels[rows.train], config.budgets, classes, corpus=exp.target, fold=fold_description(fold)
         )
@@ -194,7 +220,9 @@ class Planner:
         # on the feature rows (a file may have failed): the same folds, checked again
         return {
             rows.fold.index: self._fold_plan(exp, classes, target, rows, sources, source_splits, repeat, seed)
-            for rows in checked_folds(config, exp, classes, target.labels, target.speakers, repeat)
+            for rows in checked_folds(
+                config, exp, classes, target.labels, target.speakers, repeat, target.sentences
+            )
         }
 
     def _source_splits(
@@ -256,6 +284,7 @@ class Planner:
                 "val": list(fold.split.val),
                 "test": list(fold.test),
                 "val_from": val_from(fold.split),
+                **({"test_sentences": list(fold.test_sentences)} if fold.test_sentences else {}),
             },
             **source_splits,
         }

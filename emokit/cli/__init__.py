@@ -82,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--fold-seed", type=int, help="seed of the fold assignment (separate from --seeds; default 0)"
     )
     bench.add_argument(
+        "--split-by",
+        choices=["speaker", "speaker+sentence"],
+        help="speaker (the default): test speakers are never trained on; speaker+sentence: neither "
+        "are test sentences (text-independent; for corpora that record sentences)",
+    )
+    bench.add_argument(
+        "--label-map",
+        action="append",
+        metavar="NAME=FILE",
+        help="replace corpus NAME's label map with FILE's (JSON object or two-column CSV of "
+        "code,label; repeatable); codes the file lacks are reported and left out",
+    )
+    bench.add_argument(
         "--target-budget",
         help="shares of the target's labelled training utterances, per class and nested, e.g. "
         "0.05,0.1,0.25,1 (default 1; the default suite runs 0.1,1)",

@@ -17,7 +17,7 @@ from emokit.cli.arguments import (
     parse_seeds,
     split_list,
 )
-from emokit.data.folds import FoldScheme, parse_budgets
+from emokit.data.folds import FoldScheme, check_split_by, parse_budgets
 from emokit.folders import cache_dir as default_cache_dir
 from emokit.folders import data_root_from_env
 from emokit.methods.normalisation import check_scheme
@@ -209,6 +209,7 @@ def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfi
         budgets = parse_budgets(fractions, shots)
         option_norm = options.pop("norm", None)
         norm = check_scheme(args.norm or (str(option_norm) if option_norm is not None else "corpus"))
+        split_by = check_split_by(getattr(args, "split_by", None) or "speaker")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     reference = args.reference
@@ -237,7 +238,29 @@ def config_from_args(args: argparse.Namespace, registry: Registry) -> BenchConfi
         norm=norm,
         reference=reference,
         suite=suite.name if suite is not None else None,
+        split_by=split_by,
+        label_maps=label_maps_from_args(args, registry),
     )
+
+
+def label_maps_from_args(args: argparse.Namespace, registry: Registry) -> dict[str, Path]:
+    """``--label-map NAME=FILE`` (and a config file's ``[label-map]``): corpus name -> the file that
+    replaces its label map; the name must be a dataset and the file must exist."""
+    pairs = {
+        **{str(k): str(v) for k, v in (getattr(args, "file_label_maps", None) or {}).items()},
+        **parse_options(getattr(args, "label_map", None) or [], flag="--label-map"),
+    }
+    maps: dict[str, Path] = {}
+    for name, file in pairs.items():
+        registry.dataset(name)  # an unknown name lists the datasets
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise UsageError(
+                f"--label-map {name}={file}: no such file (expected a JSON object or a two-column CSV "
+                "of code,label)"
+            )
+        maps[name] = path.resolve()
+    return maps
 
 
 class Execution:
@@ -327,6 +350,9 @@ def apply_config(args: argparse.Namespace, config: dict[str, Any]) -> list[str]:
             continue
         if name == "data-option":
             args.file_data_options = value
+            continue
+        if name == "label-map":
+            args.file_label_maps = value
             continue
         dest = name.replace("-", "_")
         if given(getattr(args, dest, None)):

@@ -41,6 +41,11 @@ def cmd_list(registry: Registry, console: Console, kind: str | None) -> int:
                 provider = registry.dataset(name)
                 if getattr(provider, "options", ()):
                     console.print(options_table(provider, f"{name} options (--data-option KEY=VALUE)"))
+        if singular == "feature":
+            for name in registry.names("feature"):
+                extractor = registry.feature(name)
+                if getattr(extractor, "options", ()):
+                    console.print(options_table(extractor, f"{name} options (--option {name}.KEY=VALUE)"))
     return 0
 
 

@@ -38,6 +38,12 @@ import numpy as np
 
 from emokit.data.splits import SpeakerSplit, SplitError
 
+#: what ``--split-by`` takes: speakers only, or speakers and sentences (text-independent test rows)
+SPLIT_BY = ("speaker", "speaker+sentence")
+#: ``--split-by speaker+sentence`` tests each fold on one of this many sentence groups (fewer where
+#: the corpus has fewer sentences): about a quarter of the sentences, rotating over the folds
+SENTENCE_GROUPS = 4
+
 #: targets with at most this many speakers get leave-one-speaker-out under ``--folds auto``
 LOSO_MAX_SPEAKERS = 10
 #: K of ``--folds auto`` for larger targets
@@ -96,11 +102,17 @@ def derived_seed(*parts: int | str) -> int:
 
 @dataclass(frozen=True)
 class Fold:
-    """One fold: its speakers, and whether validation rows come from training speakers' utterances."""
+    """One fold: its speakers, and whether validation rows come from training speakers' utterances.
+
+    ``test_sentences`` (``--split-by speaker+sentence``): the sentences the fold tests; its test rows
+    are the test speakers' utterances of those sentences, its training and validation rows the other
+    speakers' utterances of the other sentences. Empty: the split is by speaker only.
+    """
 
     index: int
     count: int
     split: SpeakerSplit
+    test_sentences: tuple[str, ...] = ()
 
     @property
     def test(self) -> tuple[str, ...]:
@@ -308,3 +320,44 @@ def check_budgets(
                     f"training utterance in the fold with {fold} ({available} available); use a budget "
                     f"of at least {smallest:g} or --target-shots 1"
                 )
+
+
+def check_split_by(value: str) -> str:
+    """``value`` if it is one of :data:`SPLIT_BY`, else a ``ValueError`` naming the flag."""
+    if value not in SPLIT_BY:
+        raise ValueError(f"--split-by {value!r}: expected one of {', '.join(SPLIT_BY)}")
+    return value
+
+
+def sentence_groups(
+    sentences: Sequence[str | None],
+    *,
+    fold_seed: int,
+    repeat: int,
+    corpus: str = "corpus",
+    folds: int = SENTENCE_GROUPS,
+) -> list[tuple[str, ...]]:
+    """The corpus's distinct sentences in seeded groups of about equal size, for
+    ``--split-by speaker+sentence``: fold ``i`` tests group ``i mod len(groups)``. There are
+    :data:`SENTENCE_GROUPS` groups, or fewer where the corpus has fewer sentences or the run fewer
+    ``folds`` (at least 2), so that every sentence is tested in some fold.
+
+    Raises:
+        FoldError: a row has no sentence, or the corpus has fewer than two sentences.
+    """
+    missing = sum(s is None or str(s) == "" for s in sentences)
+    if missing:
+        raise FoldError(
+            f"{corpus}: --split-by speaker+sentence needs every utterance's sentence, but {missing} of "
+            f"{len(sentences)} have none (its loader records no sentences); use --split-by speaker"
+        )
+    unique = sorted({str(s) for s in sentences})
+    if len(unique) < 2:
+        raise FoldError(
+            f"{corpus}: --split-by speaker+sentence needs at least 2 sentences, found {len(unique)} "
+            f"({', '.join(unique) or 'none'}); use --split-by speaker"
+        )
+    rng = np.random.default_rng(derived_seed(fold_seed, repeat, corpus, "sentence groups"))
+    order = [unique[i] for i in rng.permutation(len(unique))]
+    count = min(max(2, min(SENTENCE_GROUPS, folds)), len(unique))
+    return [tuple(sorted(order[g::count])) for g in range(count)]

@@ -39,27 +39,83 @@ def media_path(utterance: Utterance, modality: str) -> Path | None:
     return utterance.audio_path if modality == "audio" else utterance.video_path
 
 
-def extract_one(extractor: FeatureExtractor, utterance: Utterance) -> Outcome:
+def _outcome(extractor: FeatureExtractor, utterance: Utterance) -> Outcome:
     path = str(media_path(utterance, extractor.modality))
-    out = Outcome(
+    return Outcome(
         uid=utterance.id, path=path, digest=media_digest(media_paths(utterance, extractor.modality))
     )
+
+
+def _media_error(out: Outcome, exc: MediaReadError) -> Outcome:
+    out.error = str(exc).removeprefix(f"{out.path}: ")  # LoadProblem prints the path itself
+    return out
+
+
+def _bug(out: Outcome, extractor: FeatureExtractor, exc: Exception) -> Outcome:
+    out.error = f"{extractor.name} failed: {type(exc).__name__}: {exc}"
+    out.cacheable = False
+    return out
+
+
+def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The FeatureWarnings among ``caught``; other warnings go back to the caller's filters."""
+    notes = []
+    for w in caught:
+        if issubclass(w.category, FeatureWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return notes
+
+
+def extract_one(extractor: FeatureExtractor, utterance: Utterance) -> Outcome:
+    out = _outcome(extractor, utterance)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FeatureWarning)
         try:
             vector = extractor.extract(utterance)
         except MediaReadError as exc:
-            out.error = str(exc).removeprefix(f"{path}: ")  # LoadProblem prints the path itself
-            return out
+            return _media_error(out, exc)
         except Exception as exc:
-            out.error = f"{extractor.name} failed: {type(exc).__name__}: {exc}"
-            out.cacheable = False
-            return out
-    for w in caught:
-        if issubclass(w.category, FeatureWarning):
-            out.notes.append(str(w.message))
-        else:  # leave unrelated warnings to the caller's filters
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            return _bug(out, extractor, exc)
+    out.notes = _notes(caught)
+    return _checked(out, extractor, vector)
+
+
+def extract_batch(extractor: FeatureExtractor, utterances: list[Utterance]) -> list[Outcome]:
+    """The outcomes of one :meth:`FeatureExtractor.extract_batch` call. A FeatureWarning is noted
+    against the utterance when the batch holds one; from a larger batch, where it cannot be
+    attributed to a file, it is passed on as a warning."""
+    outs = [_outcome(extractor, u) for u in utterances]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FeatureWarning)
+        try:
+            results = list(extractor.extract_batch(list(utterances)))
+        except Exception as exc:  # the batch as a whole failed: a bug, not one bad file
+            return [_bug(out, extractor, exc) for out in outs]
+    notes = _notes(caught)
+    if len(outs) > 1:
+        for note in notes:
+            message = f"{extractor.name}, batch of {len(outs)} files: {note}"
+            warnings.warn(FeatureWarning(message), stacklevel=2)
+        notes = []
+    if len(results) != len(outs):
+        error = ValueError(f"extract_batch returned {len(results)} entries for {len(outs)} utterances")
+        return [_bug(out, extractor, error) for out in outs]
+    checked = []
+    for out, result in zip(outs, results, strict=True):
+        if isinstance(result, MediaReadError):
+            checked.append(_media_error(out, result))
+        elif isinstance(result, BaseException):
+            checked.append(_bug(out, extractor, result))  # type: ignore[arg-type]
+        else:
+            out.notes = list(notes)
+            checked.append(_checked(out, extractor, result))
+    return checked
+
+
+def _checked(out: Outcome, extractor: FeatureExtractor, vector: np.ndarray) -> Outcome:
+    """``out`` with ``vector`` if it is a finite, non-empty 1-D vector, else with the error."""
     vector = np.asarray(vector)
     if vector.ndim != 1 or vector.size == 0:
         out.error = f"{extractor.name} returned shape {vector.shape}, expected a non-empty 1-D vector"
@@ -87,7 +143,12 @@ def extract_in_worker(utterance: Utterance) -> Outcome:
 
 
 def extract_all(extractor: FeatureExtractor, todo: list[Utterance], jobs: int) -> Iterator[Outcome]:
-    """Outcomes in completion order (serial, or from a pool of ``jobs`` processes)."""
+    """Outcomes in completion order (serial, in batches for an extractor with ``batch_size > 1``,
+    or from a pool of ``jobs`` processes)."""
+    if extractor.batch_size > 1:
+        for start in range(0, len(todo), extractor.batch_size):
+            yield from extract_batch(extractor, todo[start : start + extractor.batch_size])
+        return
     if jobs <= 1 or len(todo) < max(2, MIN_FILES_FOR_POOL):
         for u in todo:
             yield extract_one(extractor, u)

@@ -24,6 +24,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from emokit.data.folds import SPLIT_BY
+
 
 class ConfigFileError(ValueError):
     """A config file that cannot be read or holds a bad key or value; the message names the file
@@ -124,6 +126,8 @@ KEYS: dict[str, Callable[[Any], str | None] | None] = {
     "seeds": _seeds,
     "folds": _count_or_word,
     "fold-seed": _integer,
+    "split-by": _one_of(SPLIT_BY),
+    "label-map": None,
     "target-budget": _budgets,
     "target-shots": _whole_numbers,
     "reference": _text,
@@ -198,6 +202,8 @@ def check_config(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
             config[name] = _check_experiments(value, where)
         elif name in ("option", "data-option"):
             config[name] = _check_options(value, where, name)
+        elif name == "label-map":
+            config[name] = _check_label_maps(value, where)
         else:
             check = KEYS[name]
             assert check is not None
@@ -254,6 +260,18 @@ def _check_experiments(value: Any, where: str) -> list[dict[str, Any]]:
     return experiments
 
 
+def _check_label_maps(value: Any, where: str) -> dict[str, str]:
+    """``[label-map]``: ``corpus = "file"`` pairs."""
+    if not isinstance(value, dict):
+        raise ConfigFileError(
+            f'{where}: label-map: expected a table of corpus = "file", got {_describe(value)}'
+        )
+    for key, item in value.items():
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigFileError(f"{where}: label-map.{key}: expected a file name, got {_describe(item)}")
+    return {str(k): v for k, v in value.items()}
+
+
 def _check_options(value: Any, where: str, name: str) -> dict[str, Any]:
     """``[option]`` / ``[data-option]``: ``key = value`` for every component that takes the key,
     or a sub-table per component (``[option.pathnet]``): flattened to ``pathnet.key``."""
@@ -303,6 +321,10 @@ def run_config_of(config: Mapping[str, Any], identity: Mapping[str, Any] | None)
     for name, key in (("folds", "folds"), ("fold-seed", "fold_seed"), ("norm", "norm")):
         if config.get(key) is not None:
             run[name] = config[key]
+    if config.get("split_by") not in (None, "speaker"):
+        run["split-by"] = config["split_by"]
+    if config.get("label_maps"):
+        run["label-map"] = dict(config["label_maps"])
     budgets = config.get("budgets") or []
     fractions = [b["fraction"] for b in budgets if b.get("shots") is None and b.get("fraction") is not None]
     shots = [b["shots"] for b in budgets if b.get("shots") is not None]
@@ -320,7 +342,8 @@ def run_config_of(config: Mapping[str, Any], identity: Mapping[str, Any] | None)
             data_options.setdefault(new, config[old])
     if data_options:
         run["data-option"] = data_options
-    options = _recorded_options(config.get("options") or {}, identity.get("options") or {})
+    typed = {**(identity.get("options") or {}), **(identity.get("feature_options") or {})}
+    options = _recorded_options(config.get("options") or {}, typed)
     if options:
         run["option"] = options
     if identity.get("torch_threads") is not None:
