@@ -244,6 +244,7 @@ setup(
         "console_scripts": ["emokit = emokit.cli:main"],
         "emokit": [
             "corpora = emokit_plugins.corpora",
+            "manifests = emokit_plugins.manifests",
             "simulated = emokit_plugins.simulated",
             "features = emokit_plugins.features",
             "baselines = emokit_plugins.baselines",

@@ -45,10 +45,13 @@ from emokit.data.corpus import (
 from emokit.data.labels import (
     COMMON_LABELS,
     LabelMap,
+    LabelMapError,
     UnknownLabelError,
     check_labels,
     harmonise,
     label_index,
+    read_label_map,
+    relabel,
     shared_labels,
 )
 from emokit.data.media import (
@@ -63,7 +66,14 @@ from emokit.data.media import (
 from emokit.data.provider import DataLayoutError, DatasetProvider, LoadContext
 from emokit.features.cache import FeatureWarning
 from emokit.features.extractor import FeatureExtractor
-from emokit.folders import cache_dir, data_root_from_env
+from emokit.folders import (
+    CorporaConfigError,
+    cache_dir,
+    config_dir,
+    corpora_config_file,
+    data_root_from_env,
+    read_corpora_config,
+)
 from emokit.hookspecs import hookimpl
 from emokit.losses import gaussian_kernels, lmmd, mmd, ramp
 from emokit.methods.method import Method
@@ -112,6 +122,7 @@ __all__ = [
     "MODALITIES",
     "NORMALISATIONS",
     "SIMULATED_MARKER",
+    "CorporaConfigError",
     "Corpus",
     "CorpusSplits",
     "DataLayoutError",
@@ -121,6 +132,7 @@ __all__ = [
     "FeatureExtractor",
     "FeatureWarning",
     "LabelMap",
+    "LabelMapError",
     "LabelsWithheldError",
     "LoadContext",
     "LoadProblem",
@@ -141,6 +153,8 @@ __all__ = [
     "cache_dir",
     "check_labels",
     "class_weights",
+    "config_dir",
+    "corpora_config_file",
     "data_root_from_env",
     "gaussian_kernels",
     "harmonise",
@@ -161,7 +175,10 @@ __all__ = [
     "provides",
     "ramp",
     "read_audio",
+    "read_corpora_config",
+    "read_label_map",
     "read_video_frames",
+    "relabel",
     "resample",
     "seed_everything",
     "select_frame_indices",

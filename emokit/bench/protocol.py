@@ -339,8 +339,12 @@ class BenchRunner:
             "repeats": list(config.seeds),
             "data_options": {name: jsonable(values) for name, values in self.dataset_options.items()},
             # only where an extractor takes options, so that older runs' identities stay as they were
+            # with the params the feature cache keys on (an ssl checkpoint's content hash)
             **(
-                {"feature_options": {n: jsonable(v) for n, v in self.feature_options.items()}}
+                {
+                    "feature_options": {n: jsonable(v) for n, v in self.feature_options.items()},
+                    "feature_params": {n: jsonable(self.extractor(n).params()) for n in self.feature_options},
+                }
                 if self.feature_options
                 else {}
             ),

@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     new_plugin.add_argument("--dir", type=Path, default=Path("."), help="folder to write it in (default .)")
     new_plugin.add_argument("--force", action="store_true", help="overwrite an existing folder")
 
-    data = sub.add_parser("data", help="prepare or inspect corpora")
+    data = sub.add_parser("data", help="prepare, inspect or register corpora (manifests: docs/manifests.md)")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
     prepare = data_sub.add_parser("prepare", help="generate a simulated corpus into the cache")
     prepare.add_argument("name")
@@ -231,6 +231,30 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--scale", type=float, help="simulated corpora: size")
     info.add_argument("--seed", type=int, help="simulated corpora: seed")
     info.add_argument("--data-option", action="append", default=[], help="dataset option key=value")
+    info.add_argument(
+        "--label-map",
+        type=Path,
+        metavar="FILE",
+        help="harmonise the corpus with this file's map (JSON object or two-column CSV of code,label)",
+    )
+    add = data_sub.add_parser(
+        "add", help="register a corpus from a manifest (CSV/TSV or EmoBox JSONL) and a label-map file"
+    )
+    add.add_argument("name", help="dataset name: lowercase words joined by dashes, e.g. my-corpus")
+    add.add_argument("--manifest", type=Path, required=True, help="CSV/TSV or EmoBox JSONL manifest")
+    add.add_argument(
+        "--label-map", type=Path, required=True, help="JSON object or two-column CSV of code,label"
+    )
+    add.add_argument(
+        "--root", type=Path, help="folder relative media paths start from (default: the manifest's)"
+    )
+    add.add_argument("--language", default="", help="ISO 639-1 code of the spoken language, e.g. en")
+    add.add_argument("--description", default="", help="the line `emokit list` shows")
+    add.add_argument("--cache-dir", type=Path)
+    add.add_argument("--force", action="store_true", help="replace a manifest corpus added before")
+    remove = data_sub.add_parser("remove", help="unregister a manifest corpus (its files are left alone)")
+    remove.add_argument("name")
+    data_sub.add_parser("list", help="the manifest corpora registered, with their files")
 
     profile = sub.add_parser(
         "profile", help="time the multi-path kernels against the fallback and dense torch.mm"

@@ -4,6 +4,9 @@ Registered datasets: ``savee``, ``emodb``, ``enterface``, ``ravdess``, ``cremad`
 corpus under the data root (``--data-root`` / ``EMOKIT_DATA``) and can read any folder in the
 corpus's layout through ``load_folder(folder, name=...)``, which is how the simulated corpora,
 written in the same layouts, are read.
+
+:class:`ManifestProvider` (a corpus read from a manifest and a label map) lives here too; the
+``manifests`` plugin registers one per corpus added with ``emokit data add``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from .common import RealCorpusProvider
 from .cremad import CremadProvider
 from .emodb import EmodbProvider
 from .enterface import EnterfaceProvider
+from .manifest import ManifestProvider
 from .ravdess import RavdessProvider
 from .savee import SaveeProvider
 
@@ -21,6 +25,7 @@ __all__ = [
     "CremadProvider",
     "EmodbProvider",
     "EnterfaceProvider",
+    "ManifestProvider",
     "RavdessProvider",
     "RealCorpusProvider",
     "SaveeProvider",

@@ -1,5 +1,5 @@
-"""emokit's built-in feature extractors: log-Mel, MFCC and eGeMAPS (audio), face crops (visual), and
-face crop + log-Mel images (audiovisual).
+"""emokit's built-in feature extractors: log-Mel, MFCC, eGeMAPS and self-supervised model states (audio),
+face crops (visual), and face crop + log-Mel images (audiovisual).
 
 Registered through the ``emokit`` entry point ``features = emokit_plugins.features``, exactly as
 a third-party plugin registers its own.
@@ -12,6 +12,7 @@ from emokit_plugins.features.audio import AudioFeatureExtractor, LogMelExtractor
 from emokit_plugins.features.audiovisual import FaceLogMelExtractor
 from emokit_plugins.features.egemaps import EGeMAPSExtractor
 from emokit_plugins.features.face import FaceCropExtractor
+from emokit_plugins.features.ssl import SSLExtractor
 
 __all__ = [
     "AudioFeatureExtractor",
@@ -20,6 +21,7 @@ __all__ = [
     "FaceLogMelExtractor",
     "LogMelExtractor",
     "MFCCExtractor",
+    "SSLExtractor",
     "emokit_register_features",
 ]
 
@@ -31,6 +33,7 @@ def emokit_register_features() -> list:
         LogMelExtractor(),
         MFCCExtractor(),
         EGeMAPSExtractor(),
+        SSLExtractor(),  # no model: cheap; a run sets --option ssl.model=PATH
         FaceCropExtractor(),
         FaceLogMelExtractor(),
     ]

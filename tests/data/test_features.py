@@ -97,7 +97,7 @@ def test_media_errors_name_the_file(tmp_path):
 # -- extractors ---------------------------------------------------------------------------------
 def test_builtin_extractors_are_registered():
     names = [e.name for e in emokit_register_features()]
-    assert names == ["logmel", "mfcc", "egemaps", "face", "face-logmel"]
+    assert names == ["logmel", "mfcc", "egemaps", "ssl", "face", "face-logmel"]
     assert {e.modality for e in emokit_register_features()} == {"audio", "visual", "audiovisual"}
 
 
