@@ -216,6 +216,7 @@ setup(
         "librosa>=0.10",
         "opensmile>=2.5",
         "av>=11",
+        "scikit-image>=0.22",  # the face extractor's LBP frontal-face cascade (shipped in the wheel)
         "espeakng-loader>=0.2",
         "pandas>=1.5",  # RunResults.to_frame, emokit report --format csv
         "tomli>=2; python_version < '3.11'",

@@ -271,20 +271,23 @@ def test_modality_mismatch_is_a_clear_error(tmp_path, audio_corpus):
         compute_features(audio_corpus, FaceCropExtractor(), cache_dir=tmp_path)
 
 
-def test_video_corpus_with_a_faceless_clip_warns_but_keeps_it(tmp_path):
+def test_video_corpus_with_a_faceless_clip_reports_and_skips_it(tmp_path):
     utts = [
         utterance("face", video=write_avi(tmp_path / "face.avi", n_frames=8)),
         utterance("empty", video=write_avi(tmp_path / "empty.avi", n_frames=8, face=False)),
         utterance("no_video"),
     ]
     table = compute_features(corpus(utts, modalities=("visual",)), FaceCropExtractor(), cache_dir=tmp_path)
-    assert table.ids.tolist() == ["face", "empty"] and table.X.shape == (2, 48 * 48)
-    assert [(p.path.name, p.skipped) for p in table.warnings] == [("empty.avi", False)]
-    assert "centre crop" in table.warnings[0].reason
-    assert [p.skipped for p in table.failed] == [True] and "no visual file" in table.failed[0].reason
-    (tmp_path / "empty.avi").unlink()  # the warning is cached with the row
+    assert table.ids.tolist() == ["face"] and table.X.shape == (1, 48 * 48)
+    assert all(p.path.name != "empty.avi" for p in table.warnings)  # failed, not merely doubtful
+    assert [p.skipped for p in table.failed] == [True, True]
+    faceless = [p for p in table.failed if "no face found in any of 3 frames" in p.reason]
+    assert [p.path.name for p in faceless] == ["empty.avi"]
+    assert any("no visual file" in p.reason for p in table.failed)
     again = compute_features(corpus(utts, modalities=("visual",)), FaceCropExtractor(), cache_dir=tmp_path)
-    assert again.n_computed == 0 and [str(p) for p in again.problems] == [str(p) for p in table.problems]
+    assert again.ids.tolist() == ["face"] and [str(p) for p in again.problems] == [
+        str(p) for p in table.problems
+    ]
 
 
 class _GrowingExtractor(FeatureExtractor):
