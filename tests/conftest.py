@@ -59,6 +59,20 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.environ["EMOKIT_CACHE"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Point EMOKIT_CONFIG at an empty session folder: the user's own manifest corpora
+    (``emokit data add``) never enter the tests."""
+    config = tmp_path_factory.mktemp("emokit-config")
+    old = os.environ.get("EMOKIT_CONFIG")
+    os.environ["EMOKIT_CONFIG"] = str(config)
+    yield config
+    if old is None:
+        os.environ.pop("EMOKIT_CONFIG", None)
+    else:
+        os.environ["EMOKIT_CONFIG"] = old
+
+
 @pytest.fixture(scope="module")
 def registry():
     """Every installed plugin (the built-ins at least), discovered once per test module (a method
