@@ -42,7 +42,14 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from emokit.api import FeatureExtractor, FeatureWarning, MediaReadError, Utterance, read_video_frames
+from emokit.api import (
+    FeatureExtractor,
+    FeatureWarning,
+    MediaReadError,
+    Option,
+    Utterance,
+    read_video_frames,
+)
 from emokit_plugins.features.face_detection import (
     Box,
     check_face_sizes,
@@ -309,6 +316,30 @@ class FaceCropExtractor(FeatureExtractor):
     modality = "visual"
     description = "aligned face crop (48x48 grey; LBP cascade, tracked; background finder as fallback)"
     version = "2"
+    #: ``--option face.KEY=VALUE`` (``emokit list features``); the constructor takes each as a keyword
+    options = (
+        Option("size", int, 48, "side of the crop in pixels"),
+        Option("colour", bool, False, "keep RGB instead of greyscale"),
+        Option("n_frames", int, 3, "frames whose crops are averaged"),
+        Option("stride", int, 3, "frames between those frames (frames=middle)"),
+        Option("margin", float, 0.1, "added around the face box on each side, a fraction of its side"),
+        Option("normalisation", str, "zscore", "contrast normalisation of a crop", choices=NORMALISATIONS),
+        Option(
+            "detector", str, "auto", "auto: cascade, background finder where it finds none", choices=DETECTORS
+        ),
+        Option(
+            "frames",
+            str,
+            "middle",
+            "which frames: around the middle, uniform, or the apex",
+            choices=FRAME_CHOICES,
+        ),
+        Option("search_frames", int, 12, "frames examined for frames=apex"),
+        Option("align", bool, True, "level the eyes where an eye pair is found"),
+        Option("min_face", float, 0.2, "smallest face sought, a fraction of the frame's shorter side"),
+        Option("max_face", float, 1.0, "largest face sought, a fraction of the frame's shorter side"),
+        Option("min_neighbours", int, 2, "the cascade's grouping threshold (higher: fewer false faces)"),
+    )
 
     def __init__(
         self,

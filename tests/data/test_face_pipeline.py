@@ -188,3 +188,16 @@ def test_every_parameter_keys_the_cache():
     )
     assert extractor.params()["detector"] == "auto" and extractor.params()["frames"] == "middle"
     assert FaceCropExtractor(detector="cascade").params() != extractor.params()
+
+
+def test_every_parameter_is_an_option_users_can_set() -> None:
+    from emokit.options import option_values
+
+    extractor = FaceCropExtractor()
+    assert [o.name for o in extractor.options] == list(extractor.params())
+    assert {o.name: o.default for o in extractor.options} == extractor.params()
+    values = option_values(extractor, {"face.detector": "background", "face.frames": "apex"}, kind="feature")
+    configured = extractor.configured(values, device="cpu")
+    assert configured.params()["detector"] == "background" and configured.params()["frames"] == "apex"
+    with pytest.raises(ValueError, match="size must be at least 8"):
+        extractor.configured({**values, "size": 4})
