@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,31 +47,29 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip("no CUDA GPU visible")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Point EMOKIT_CACHE at a session temp folder (simulated corpora are generated once per run)."""
-    cache = tmp_path_factory.mktemp("emokit-cache")
-    old = os.environ.get("EMOKIT_CACHE")
-    os.environ["EMOKIT_CACHE"] = str(cache)
-    yield cache
+def _folder_in_env(tmp_path_factory: pytest.TempPathFactory, variable: str, prefix: str) -> Iterator[Path]:
+    """A fresh session folder named by the environment ``variable`` while the session runs."""
+    folder = tmp_path_factory.mktemp(prefix)
+    old = os.environ.get(variable)
+    os.environ[variable] = str(folder)
+    yield folder
     if old is None:
-        os.environ.pop("EMOKIT_CACHE", None)
+        os.environ.pop(variable, None)
     else:
-        os.environ["EMOKIT_CACHE"] = old
+        os.environ[variable] = old
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _isolated_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point EMOKIT_CACHE at a session temp folder (simulated corpora are generated once per run)."""
+    yield from _folder_in_env(tmp_path_factory, "EMOKIT_CACHE", "emokit-cache")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Point EMOKIT_CONFIG at an empty session folder: the user's own manifest corpora
     (``emokit data add``) never enter the tests."""
-    config = tmp_path_factory.mktemp("emokit-config")
-    old = os.environ.get("EMOKIT_CONFIG")
-    os.environ["EMOKIT_CONFIG"] = str(config)
-    yield config
-    if old is None:
-        os.environ.pop("EMOKIT_CONFIG", None)
-    else:
-        os.environ["EMOKIT_CONFIG"] = old
+    yield from _folder_in_env(tmp_path_factory, "EMOKIT_CONFIG", "emokit-config")
 
 
 @pytest.fixture(scope="module")

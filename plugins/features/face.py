@@ -219,6 +219,12 @@ def crop_resize(image: np.ndarray, square: Box, size: int, *, grey: bool = False
     region = to_grey(region) if grey and region.ndim == 3 else region.astype(np.float32)
     centres = (np.arange(size) + 0.5) * scale - 0.5
     gy, gx = np.meshgrid(square.y0 - ry0 + centres, square.x0 - rx0 + centres, indexing="ij")
+    return _sample(region, gy, gx, sigma)
+
+
+def _sample(region: np.ndarray, gy: np.ndarray, gx: np.ndarray, sigma: float) -> np.ndarray:
+    """``region`` (``[H, W]`` or ``[H, W, C]``) read at the points ``(gy, gx)``, bilinear, after a
+    Gaussian anti-alias blur of ``sigma`` (none at 0); edge pixels repeat outside."""
     channels = [region] if region.ndim == 2 else [region[..., c] for c in range(region.shape[2])]
     out = []
     for ch in channels:
@@ -266,13 +272,7 @@ def crop_aligned(
     t = math.radians(angle)
     gx = cx - rx0 + u * math.cos(t) - v * math.sin(t)
     gy = cy - ry0 + u * math.sin(t) + v * math.cos(t)
-    channels = [region] if region.ndim == 2 else [region[..., c] for c in range(region.shape[2])]
-    out = []
-    for ch in channels:
-        if sigma > 0:
-            ch = ndimage.gaussian_filter(ch, sigma, mode="nearest")
-        out.append(ndimage.map_coordinates(ch, [gy, gx], order=1, mode="nearest"))
-    return out[0] if len(out) == 1 else np.stack(out, axis=-1)
+    return _sample(region, gy, gx, sigma)
 
 
 def choose_apex(crops: list[np.ndarray], n: int) -> list[int]:

@@ -251,15 +251,21 @@ def _tracks(candidates: list[list[Box]], max_jump: float, max_gap: int) -> list[
     return tracks
 
 
-def _patch(grey: np.ndarray, box: Box, size: int = 24) -> np.ndarray:
-    """A z-scored ``size`` x ``size`` grey patch of ``box`` (edge pixels repeat outside the frame)."""
+def _resampled(grey: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """``box`` of a grey frame resampled to ``size`` x ``size`` (anti-aliased; edge pixels repeat
+    outside the frame)."""
     scale = box.side / size
     grid = (np.arange(size) + 0.5) * scale - 0.5
     gy, gx = np.meshgrid(box.y0 + grid, box.x0 + grid, indexing="ij")
     sigma = max(0.0, 0.5 * (scale - 1))
-    patch = ndimage.map_coordinates(
+    return ndimage.map_coordinates(
         ndimage.gaussian_filter(grey, sigma) if sigma else grey, [gy, gx], order=1, mode="nearest"
     )
+
+
+def _patch(grey: np.ndarray, box: Box, size: int = 24) -> np.ndarray:
+    """A z-scored ``size`` x ``size`` grey patch of ``box`` (edge pixels repeat outside the frame)."""
+    patch = _resampled(grey, box, size)
     return (patch - patch.mean()) / (patch.std() + 1e-3)
 
 
@@ -370,12 +376,7 @@ def find_eyes(grey: np.ndarray, box: Box) -> tuple[tuple[float, float], tuple[fl
     """
     n = 48
     scale = box.side / n
-    grid = (np.arange(n) + 0.5) * scale - 0.5
-    gy, gx = np.meshgrid(box.y0 + grid, box.x0 + grid, indexing="ij")
-    sigma = max(0.0, 0.5 * (scale - 1))
-    patch = ndimage.map_coordinates(
-        ndimage.gaussian_filter(grey, sigma) if sigma else grey, [gy, gx], order=1, mode="nearest"
-    )
+    patch = _resampled(grey, box, n)
     tophat = ndimage.grey_closing(patch, size=(7, 9)) - patch
     tophat = ndimage.gaussian_filter(tophat, 1.0)
     top, bottom = int(0.2 * n), int(0.55 * n)
